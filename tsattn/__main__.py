@@ -1,0 +1,5 @@
+"""Allow `python -m tsattn`."""
+
+from tsattn.cli import main
+
+main()

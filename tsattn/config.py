@@ -1,0 +1,181 @@
+"""Frozen configurations of plain types, passed whole, and their TOML loading.
+
+A run is fully described by one `RunConfig`; it is stored as JSON inside the model file so
+that the run can be repeated. Only plain types live here so the JSON round trip is exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tsattn.errors import UsageError
+
+MODEL_KINDS = ("lstm-attn", "transformer")
+ATTENTION_KINDS = ("dot", "general", "additive", "scaled-dot")
+FILL_METHODS = ("none", "ffill", "interpolate")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which columns to read and how to split the rows chronologically."""
+
+    time_col: str | None = None
+    targets: tuple[str, ...] = ()
+    train_end: str | None = None
+    val_end: str | None = None
+    fill: str = "none"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything a model constructor needs; `n_channels`/`n_targets` come from the data.
+
+    Channels are ordered targets first, then covariates, so a model predicts channels
+    `[:n_targets]` and never needs column names.
+    """
+
+    kind: str = "transformer"
+    lookback: int = 336
+    horizon: int = 96
+    n_channels: int = 1
+    n_targets: int = 1
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int = 128
+    dropout: float = 0.1
+    revin: bool = True
+    channel_independent: bool = True
+    patch_len: int = 16
+    stride: int = 8
+    attention: str = "general"
+    bidirectional: bool = False
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimisation loop's settings."""
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    clip: float = 1.0
+    patience: int = 5
+    seed: int = 0
+    device: str = "auto"
+    compile: bool = False
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run: data, model and loop settings together."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def validate_model(cfg: ModelConfig) -> None:
+    """Reject option combinations a model cannot be built from, naming the fix."""
+    if cfg.kind not in MODEL_KINDS:
+        raise UsageError(f"unknown model {cfg.kind!r}; choose one of: {', '.join(MODEL_KINDS)}")
+    if cfg.attention not in ATTENTION_KINDS:
+        raise UsageError(
+            f"unknown attention {cfg.attention!r}; choose one of: {', '.join(ATTENTION_KINDS)}"
+        )
+    _require_positive(cfg, ("lookback", "horizon", "d_model", "n_heads", "n_layers", "d_ff",
+                            "patch_len", "stride", "n_channels", "n_targets"))
+    if not 0.0 <= cfg.dropout < 1.0:
+        raise UsageError(f"--dropout must be in [0, 1), got {cfg.dropout}")
+    if cfg.d_model % cfg.n_heads:
+        raise UsageError(
+            f"--n-heads {cfg.n_heads} does not divide --d-model {cfg.d_model}; "
+            "pick heads that divide the model width"
+        )
+    if cfg.patch_len > cfg.lookback:
+        raise UsageError(
+            f"--patch-len {cfg.patch_len} is longer than --lookback {cfg.lookback}; "
+            "use a patch no longer than the lookback"
+        )
+    if cfg.n_targets > cfg.n_channels:
+        raise UsageError("more targets than channels")
+
+
+def _require_positive(cfg: object, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+def validate_train(cfg: TrainConfig) -> None:
+    """Reject loop settings that cannot train."""
+    _require_positive(cfg, ("epochs", "batch_size"))
+    if cfg.lr <= 0:
+        raise UsageError(f"--lr must be positive, got {cfg.lr}")
+    if cfg.patience < 0 or cfg.clip < 0 or cfg.weight_decay < 0:
+        raise UsageError("--patience, --clip and --weight-decay must not be negative")
+
+
+def validate_data(cfg: DataConfig) -> None:
+    if cfg.fill not in FILL_METHODS:
+        raise UsageError(f"unknown --fill {cfg.fill!r}; choose one of: {', '.join(FILL_METHODS)}")
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """A JSON-ready dict of the whole run (tuples become lists)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(raw: dict[str, Any]) -> RunConfig:
+    """Rebuild a RunConfig from `to_dict` output or a TOML table; unknown keys are errors."""
+    return RunConfig(
+        data=_section(DataConfig, raw.get("data", {}), "data"),
+        model=_section(ModelConfig, raw.get("model", {}), "model"),
+        train=_section(TrainConfig, raw.get("train", {}), "train"),
+    )
+
+
+def _section(cls: type, values: dict[str, Any], name: str) -> Any:
+    if not isinstance(values, dict):
+        raise UsageError(f"[{name}] must be a table of options")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise UsageError(
+            f"unknown option(s) in [{name}]: {', '.join(unknown)}; known: {', '.join(known)}"
+        )
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a `--config` file: a flat table of option names (kebab or snake case).
+
+    The file uses the CLI's own option names, so anything typed on the command line can be
+    moved into the file unchanged; the CLI sorts the names into the three sections.
+    """
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise UsageError(f"config file {str(path)!r} not found; check the --config path") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
+        raise UsageError(
+            f"config file {str(path)!r} is not valid TOML ({exc}); fix its syntax"
+        ) from exc
+    return {key.replace("-", "_"): value for key, value in raw.items()}
+
+
+def option_sections() -> dict[str, str]:
+    """Map each option name to the section ('data', 'model', 'train') that holds it."""
+    sections: dict[str, str] = {}
+    for name, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
+        for f in dataclasses.fields(cls):
+            sections[f.name] = name
+    return sections
