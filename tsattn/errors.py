@@ -42,4 +42,7 @@ class TrainingError(TsattnError):
     exit_code = 6
 
 
-INTERRUPTED_EXIT_CODE = 130
+class Interrupted(TsattnError):
+    """The user pressed Ctrl-C; the message says what was kept."""
+
+    exit_code = 130

@@ -1,0 +1,248 @@
+"""The Typer app: parse options, build configs, call the library, render the results.
+
+Heavy modules (torch, pandas) are imported inside the commands so that `tsattn --help`
+and `tsattn info` start in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from tsattn.cli import options as opt
+from tsattn.cli.render import error_line, key_value_table
+from tsattn.cli.streams import check_output, open_source, write_output
+from tsattn.config import (
+    RunConfig,
+    from_dict,
+    load_toml,
+    option_sections,
+    validate_data,
+    validate_model,
+    validate_train,
+)
+from tsattn.errors import Interrupted, TsattnError, UsageError
+
+app = typer.Typer(
+    help="Attention forecasters for multivariate time series: train, predict, evaluate, explain.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+FLAG_TO_FIELD = {"model": "kind", "target": "targets"}
+_debug = {"on": bool(os.environ.get("TSATTN_DEBUG"))}
+
+
+@app.callback()
+def _global(debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors.")
+            ) -> None:
+    if debug:
+        _debug["on"] = True
+
+
+def build_run(ctx: typer.Context, config_file: Path | None) -> RunConfig:
+    """Command-line values win over the --config file, which wins over the defaults."""
+    file_values = load_toml(config_file) if config_file else {}
+    sections = option_sections()
+    unknown = sorted(set(file_values) - set(sections) - set(FLAG_TO_FIELD))
+    if unknown:
+        raise UsageError(f"unknown option(s) in {str(config_file)!r}: {', '.join(unknown)}; "
+                         "use the flag names of 'tsattn train --help'")
+    file_values = {FLAG_TO_FIELD.get(k, k): v for k, v in file_values.items()}
+    raw: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}}
+    for name, value in ctx.params.items():
+        field = FLAG_TO_FIELD.get(name, name)
+        if field not in sections:
+            continue
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name.startswith("DEFAULT") and field in file_values:
+            value = file_values[field]
+        raw[sections[field]][field] = value
+    raw["data"]["targets"] = _split_names(raw["data"]["targets"])
+    return from_dict(raw)
+
+
+def _split_names(values: Any) -> tuple[str, ...]:
+    items = [values] if isinstance(values, str) else list(values or [])
+    return tuple(name.strip() for item in items for name in item.split(",") if name.strip())
+
+
+def default_model_path(data: str) -> str:
+    return "model.tsattn" if data == "-" else str(Path(Path(data).name).with_suffix(".tsattn"))
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    data: opt.DataArg,
+    target: opt.Target = [],  # noqa: B006 (typer reads the default, never mutates it)
+    time_col: opt.TimeCol = None,
+    train_end: opt.TrainEnd = None,
+    val_end: opt.ValEnd = None,
+    fill: opt.Fill = opt.DEFAULT_DATA.fill,
+    model: opt.Kind = opt.DEFAULT_MODEL.kind,
+    lookback: opt.Lookback = opt.DEFAULT_MODEL.lookback,
+    horizon: opt.Horizon = opt.DEFAULT_MODEL.horizon,
+    d_model: opt.DModel = opt.DEFAULT_MODEL.d_model,
+    n_heads: opt.NHeads = opt.DEFAULT_MODEL.n_heads,
+    n_layers: opt.NLayers = opt.DEFAULT_MODEL.n_layers,
+    d_ff: opt.DFF = opt.DEFAULT_MODEL.d_ff,
+    dropout: opt.Dropout = opt.DEFAULT_MODEL.dropout,
+    revin: opt.Revin = opt.DEFAULT_MODEL.revin,
+    channel_independent: opt.ChannelIndependent = opt.DEFAULT_MODEL.channel_independent,
+    patch_len: opt.PatchLen = opt.DEFAULT_MODEL.patch_len,
+    stride: opt.Stride = opt.DEFAULT_MODEL.stride,
+    attention: opt.AttentionKind = opt.DEFAULT_MODEL.attention,
+    bidirectional: opt.Bidirectional = opt.DEFAULT_MODEL.bidirectional,
+    epochs: opt.Epochs = opt.DEFAULT_TRAIN.epochs,
+    batch_size: opt.BatchSize = opt.DEFAULT_TRAIN.batch_size,
+    lr: opt.LearningRate = opt.DEFAULT_TRAIN.lr,
+    weight_decay: opt.WeightDecay = opt.DEFAULT_TRAIN.weight_decay,
+    clip: opt.Clip = opt.DEFAULT_TRAIN.clip,
+    patience: opt.Patience = opt.DEFAULT_TRAIN.patience,
+    seed: opt.Seed = opt.DEFAULT_TRAIN.seed,
+    device: opt.Device = opt.DEFAULT_TRAIN.device,
+    compile: opt.Compile = opt.DEFAULT_TRAIN.compile,
+    config: opt.ConfigFile = None,
+    output: opt.Output = None,
+    resume: bool = typer.Option(False, help="Continue the interrupted run of --output."),
+    quiet: opt.Quiet = False,
+) -> None:
+    """Train a forecaster on a CSV and save it as one model file."""
+    run = build_run(ctx, config)
+    validate_data(run.data)
+    validate_train(run.train)
+    validate_model(run.model)
+    model_path = Path(output or default_model_path(data))
+    check_output(str(model_path))
+    from tsattn.cli.training_view import run_training
+
+    run_training(open_source(data), run, model_path, resume, quiet)
+
+
+@app.command()
+def predict(
+    model_file: opt.ModelArg,
+    data: opt.DataArg,
+    output: opt.Output = None,
+    format: str = typer.Option("csv", "--format", help="csv|json."),
+    rolling: bool = typer.Option(False, help="Forecast from every possible origin."),
+    attention: str | None = typer.Option(None, "--attention",
+                                         help="Write the attention summary JSON here."),
+    explain: bool = typer.Option(False, help="Show the most attended inputs on stderr."),
+    top_k: int = typer.Option(5, min=1, help="Inputs listed per forecast step."),
+    fill: opt.Fill = opt.DEFAULT_DATA.fill,
+    device: opt.Device = "cpu",
+    quiet: opt.Quiet = False,
+) -> None:
+    """Forecast the rows after the given history; CSV (or JSON) on stdout."""
+    if format not in ("csv", "json"):
+        raise UsageError(f"unknown --format {format!r}; use csv or json")
+    if attention == "-" and output in (None, "-"):
+        raise UsageError("--attention - and the forecast would both go to stdout; "
+                         "give -o FILE or an --attention file")
+    check_output(output)
+    check_output(attention)
+    from tsattn.cli.predict_view import run_predict
+
+    run_predict(model_file, open_source(data), output=output, fmt=format, rolling=rolling,
+                attention_path=attention, explain=explain, top_k=top_k, fill=fill,
+                device=device, quiet=quiet)
+
+
+@app.command()
+def evaluate(
+    model_file: opt.ModelArg,
+    data: opt.DataArg,
+    start: str | None = typer.Option(None, "--from", help="First evaluated target row: index "
+                                     "or timestamp (default: after the validation part)."),
+    end: str | None = typer.Option(None, "--to", help="End of evaluated rows (default: all)."),
+    season: int | None = typer.Option(None, min=1, help="Season length for the seasonal "
+                                      "naive baseline (default: from the frequency)."),
+    json_out: opt.Json = False,
+    fill: opt.Fill = opt.DEFAULT_DATA.fill,
+    device: opt.Device = "cpu",
+    quiet: opt.Quiet = False,
+) -> None:
+    """Score the model and the free baselines on the same windows."""
+    from tsattn.cli.predict_view import run_evaluate
+
+    run_evaluate(model_file, open_source(data), start=start, end=end, season=season,
+                 json_out=json_out, fill=fill, device=device, quiet=quiet)
+
+
+@app.command()
+def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
+    """Show what a model file holds, without loading torch."""
+    import json
+
+    from tsattn.checkpoint import read_metadata
+
+    meta = read_metadata(model_file)
+    if json_out:
+        write_output(None, json.dumps(meta, indent=2) + "\n")
+        return
+    run = from_dict(meta["config"])
+    metrics = meta.get("metrics", {})
+    rows = [
+        ("model", run.model.kind),
+        ("targets", ", ".join(meta["targets"])),
+        ("covariates", ", ".join(meta["covariates"]) or "-"),
+        ("time", f"{meta['time_col'] or 'row steps'}, freq {meta['freq'] or '-'}, "
+                 f"last {meta['last_time'] or '-'}"),
+        ("lookback / horizon", f"{run.model.lookback} / {run.model.horizon}"),
+        ("validation MSE", f"{metrics.get('best_val_mse', float('nan')):.4f} after "
+                           f"{metrics.get('epochs_run', '?')} epochs"),
+        ("tsattn version", str(meta.get("tsattn_version"))),
+    ]
+    rows += [(f"model.{k}", str(v)) for k, v in dataclasses.asdict(run.model).items()
+             if k not in ("kind", "lookback", "horizon")]
+    key_value_table(str(model_file), rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app and turn every failure into one line and an exit code."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(argv, prog_name="tsattn", standalone_mode=False)
+    except TsattnError as exc:
+        code = _fail(str(exc), exc.exit_code)
+    except typer.exceptions.TyperException as exc:  # click's usage errors
+        code = _fail(_usage_message(exc), getattr(exc, "exit_code", 2))
+    except (KeyboardInterrupt, typer.Abort):
+        code = _fail("interrupted", Interrupted.exit_code)
+    except BrokenPipeError:
+        code = _quiet_broken_pipe()
+    except Exception as exc:  # the last net: never a bare traceback for a user
+        code = _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug and "
+                     "report it", 1)
+    sys.exit(code or 0)
+
+
+def _fail(message: str, code: int) -> int:
+    if _debug["on"]:
+        traceback.print_exc()
+    error_line(message)
+    return code
+
+
+def _usage_message(exc: Exception) -> str:
+    ctx = getattr(exc, "ctx", None)
+    where = f"'{ctx.command_path} --help'" if ctx is not None else "'tsattn --help'"
+    message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]
+    return f"{message[:1].lower()}{message[1:]}; see {where}"
+
+
+def _quiet_broken_pipe() -> int:
+    """A reader that closed early (`| head`) is not an error worth a message."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
+

@@ -1,0 +1,118 @@
+"""`tsattn predict` and `tsattn evaluate` after option parsing: load, run, render."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from tsattn.cli.render import attention_table, console, scores_table, warn
+from tsattn.cli.streams import write_output
+from tsattn.data import Frame, read_frame, resolve_row
+from tsattn.explain import explain_rows, summarize_attention
+from tsattn.forecasting import (
+    ForecastResult,
+    LoadedModel,
+    history_columns,
+    load_forecaster,
+    predict,
+)
+
+
+def load_history(model_file: Path, source: Path | TextIO, fill: str, device: str,
+                 quiet: bool) -> tuple[LoadedModel, Frame]:
+    """The model, and the history restricted to the columns it was trained on."""
+    loaded = load_forecaster(model_file, device)
+    frame = read_frame(source, fill=fill, **history_columns(loaded))
+    if not quiet:
+        warn(frame.warnings)
+    return loaded, frame
+
+
+def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, fmt: str,
+                rolling: bool, attention_path: str | None, explain: bool, top_k: int,
+                fill: str, device: str, quiet: bool) -> None:
+    loaded, frame = load_history(model_file, source, fill, device, quiet)
+    show_table = explain or (sys.stderr.isatty() and not quiet)
+    need_attention = bool(attention_path) or show_table or fmt == "json"
+    result = predict(loaded, frame, rolling=rolling, with_attention=need_attention)
+    summary = _summary(loaded, result, top_k) if need_attention else None
+    time_header = loaded.meta["time_col"] or "step"
+    if fmt == "json":
+        text = forecast_json(result, time_header, summary)
+    else:
+        text = forecast_csv(result, time_header, rolling)
+    write_output(output, text)
+    if attention_path:
+        write_output(attention_path, json.dumps(summary) + "\n")
+    if show_table and summary is not None:
+        targets = ", ".join(result.targets)
+        attention_table(explain_rows(summary, origin=len(result.origins) - 1), targets)
+
+
+def _summary(loaded: LoadedModel, result: ForecastResult, top_k: int) -> dict:
+    """The attention summary; full weight rows only for a single origin (they are L×H each)."""
+    return summarize_attention(
+        result.attention, result.input_times, result.forecast_times, top_k=top_k,
+        model=loaded.run.model.kind, reduction=loaded.model.reduction,
+        alternatives=result.alternatives or None, token_spans=loaded.model.token_spans,
+        include_weights=len(result.origins) == 1,
+    )
+
+
+def _fmt(value: float) -> str:
+    return format(float(value), ".7g")
+
+
+def forecast_csv(result: ForecastResult, time_header: str, rolling: bool) -> str:
+    """Wide CSV (time, targets...) for one origin; long (origin, time, step, ...) if rolling."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    lead = ["origin", time_header, "step"] if rolling else [time_header]
+    writer.writerow(lead + result.targets)
+    for o, origin in enumerate(result.origins):
+        for h, when in enumerate(result.forecast_times[o]):
+            lead = [origin, when, h + 1] if rolling else [when]
+            writer.writerow(lead + [_fmt(v) for v in result.values[o, h]])
+    return buffer.getvalue()
+
+
+def forecast_json(result: ForecastResult, time_header: str, summary: dict | None) -> str:
+    forecasts = [
+        {"origin": origin, time_header: result.forecast_times[o],
+         "values": {name: [float(v) for v in result.values[o, :, t]]
+                    for t, name in enumerate(result.targets)}}
+        for o, origin in enumerate(result.origins)
+    ]
+    document = {"targets": result.targets, "time_col": time_header, "forecasts": forecasts}
+    if summary is not None:
+        document["attention"] = summary
+    return json.dumps(document) + "\n"
+
+
+def run_evaluate(model_file: Path, source: Path | TextIO, *, start: str | None,
+                 end: str | None, season: int | None, json_out: bool, fill: str, device: str,
+                 quiet: bool) -> None:
+    from tsattn.evaluation import evaluate
+
+    loaded, frame = load_history(model_file, source, fill, device, quiet)
+    first = resolve_row(frame, start, "--from") if start else loaded.meta["split"]["val_end"]
+    stop = resolve_row(frame, end, "--to") if end else len(frame.values)
+    result = evaluate(loaded, frame, first, stop, season)
+    if json_out:
+        write_output(None, json.dumps(result, default=_plain) + "\n")
+    if not quiet:
+        scores_table(result)
+        if "seasonal_naive" not in result["scores"]:
+            console.print("seasonal naive skipped: frequency has no known season; use --season")
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(type(value).__name__)

@@ -1,0 +1,33 @@
+"""Where data comes from and goes to: a path, or - for stdin/stdout."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TextIO
+
+
+def open_source(arg: str) -> Path | TextIO:
+    """A path to read, or the stdin stream for '-' (decoded by the reader, BOM included)."""
+    if arg == "-":
+        return sys.stdin
+    return Path(arg)
+
+
+def write_output(dest: str | None, text: str) -> None:
+    """Write data to stdout, or atomically to a file so readers never see half of it."""
+    if dest in (None, "-"):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from tsattn.files import atomic_write_text
+
+    atomic_write_text(Path(dest), text)
+
+
+def check_output(dest: str | None) -> None:
+    """Fail before any work when an output file could not be written."""
+    if dest not in (None, "-"):
+        from tsattn.files import check_writable
+
+        check_writable(Path(dest))

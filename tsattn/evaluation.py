@@ -1,0 +1,150 @@
+"""Honest scores: the model beside the baselines a user gets for free, on the same windows.
+
+Every stride-1 window whose targets lie in the evaluation rows is kept (no `drop_last`),
+errors are averaged over windows, steps and target channels on the z-scored values (the
+units of published results), and MAE/RMSE are also given in the data's own units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from tsattn.data import Frame
+from tsattn.errors import UsageError
+from tsattn.forecasting import LoadedModel
+from tsattn.training import autocast_for
+from tsattn.windows import Windows, window_starts
+
+SEASONS = {"h": 24, "H": 24, "30min": 48, "15min": 96, "10min": 144, "5min": 288, "min": 1440,
+           "D": 7, "B": 5, "W": 52, "MS": 12, "ME": 12, "M": 12, "QS": 4, "QE": 4}
+
+
+@dataclass
+class Scores:
+    """Errors of one forecaster, overall and per target."""
+
+    mse: float
+    mae: float
+    mse_per_target: list[float]
+    mae_per_target: list[float]
+    mae_original: list[float]
+    rmse_original: list[float]
+
+
+def season_length(freq: str | None, override: int | None, lookback: int) -> int | None:
+    """The seasonal period for the naive baseline, or None when it is unknown or too long."""
+    period = override if override is not None else SEASONS.get(freq or "")
+    if period is None:
+        return None
+    if period < 1:
+        raise UsageError(f"--season must be at least 1, got {period}")
+    if period > lookback:
+        raise UsageError(
+            f"--season {period} is longer than the model's lookback {lookback}; "
+            "use a shorter season"
+        )
+    return period
+
+
+def score(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> Scores:
+    """Scores of (W, H, T) forecasts on z-scored values; `scale` converts to original units."""
+    err = pred - truth
+    mse_t = np.mean(err**2, axis=(0, 1))
+    mae_t = np.mean(np.abs(err), axis=(0, 1))
+    return Scores(
+        mse=float(mse_t.mean()), mae=float(mae_t.mean()),
+        mse_per_target=mse_t.tolist(), mae_per_target=mae_t.tolist(),
+        mae_original=(mae_t * scale).tolist(), rmse_original=(np.sqrt(mse_t) * scale).tolist(),
+    )
+
+
+def repeat_last(x: np.ndarray, horizon: int) -> np.ndarray:
+    """Every step repeats the last observed value: (W, L, T) -> (W, H, T)."""
+    return np.repeat(x[:, -1:, :], horizon, axis=1)
+
+
+def seasonal_naive(x: np.ndarray, horizon: int, period: int) -> np.ndarray:
+    """Step h repeats the value one (or more) periods before it, from inside the window."""
+    lookback = x.shape[1]
+    index = [lookback - period + (h % period) for h in range(horizon)]
+    return x[:, index, :]
+
+
+def fit_linear(x: np.ndarray, y: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
+    """One (L, H) matrix shared by all channels, fit on (window − last value).
+
+    Least squares in closed form with a whisper of ridge for conditioning; x (W, L, T),
+    y (W, H, T). This is the strong, cheap baseline of the long-horizon literature.
+    """
+    last = x[:, -1:, :]
+    a = np.transpose(x - last, (0, 2, 1)).reshape(-1, x.shape[1]).astype(np.float64)
+    b = np.transpose(y - last, (0, 2, 1)).reshape(-1, y.shape[1]).astype(np.float64)
+    gram = a.T @ a + ridge * len(a) * np.eye(a.shape[1])
+    return np.linalg.solve(gram, a.T @ b)
+
+
+def apply_linear(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
+    last = x[:, -1:, :]
+    return np.einsum("wlt,lh->wht", x - last, weights) + last
+
+
+def evaluation_windows(loaded: LoadedModel, series: torch.Tensor, first: int, end: int
+                       ) -> Windows:
+    starts = window_starts(first, end, loaded.lookback, loaded.horizon)
+    if len(starts) == 0:
+        raise UsageError(
+            f"no window has its {loaded.horizon} targets inside rows [{first}, {end}); "
+            "evaluate on more rows (an earlier --from) or more data"
+        )
+    return Windows(series, starts, loaded.lookback, loaded.horizon, loaded.run.model.n_targets)
+
+
+def model_forecasts(loaded: LoadedModel, windows: Windows, batch_size: int = 512
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inputs' target channels (W, L, T), model forecasts (W, H, T) and truths (W, H, T)."""
+    n_targets = windows.n_targets
+    xs, preds, ys = [], [], []
+    with torch.inference_mode():
+        for x, y in windows.batches(batch_size):
+            with autocast_for(loaded.device):
+                pred = loaded.model(x, return_attention=False).prediction
+            xs.append(x[..., :n_targets].cpu())
+            preds.append(pred.float().cpu())
+            ys.append(y.cpu())
+    return torch.cat(xs).numpy(), torch.cat(preds).numpy(), torch.cat(ys).numpy()
+
+
+def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
+             season: int | None = None) -> dict:
+    """Scores of the model and of each baseline on the windows with targets in [first, end)."""
+    scaled = loaded.scaler.transform(frame.values).astype(np.float32)
+    series = torch.from_numpy(scaled).to(loaded.device)
+    x, pred, truth = model_forecasts(loaded, evaluation_windows(loaded, series, first, end))
+    train_end = loaded.meta["split"]["train_end"]
+    train_x, train_y = _train_windows(loaded, series, train_end)
+    horizon = loaded.horizon
+    forecasts = {
+        "model": pred,
+        "repeat_last": repeat_last(x, horizon),
+        "linear": apply_linear(fit_linear(train_x, train_y), x),
+    }
+    period = season_length(loaded.meta["freq"], season, loaded.lookback)
+    if period is not None:
+        forecasts["seasonal_naive"] = seasonal_naive(x, horizon, period)
+    n_targets = loaded.run.model.n_targets
+    scale = loaded.scaler.scale[:n_targets]
+    results = {name: score(f, truth, scale).__dict__ for name, f in forecasts.items()}
+    return {"windows": len(x), "rows": [first, end], "season": period,
+            "targets": loaded.meta["targets"], "scores": results}
+
+
+def _train_windows(loaded: LoadedModel, series: torch.Tensor, train_end: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Training windows (target channels only) for the linear baseline's fit."""
+    starts = window_starts(0, train_end, loaded.lookback, loaded.horizon)
+    windows = Windows(series, starts, loaded.lookback, loaded.horizon, loaded.run.model.n_targets)
+    x, y = windows.batch(torch.arange(len(windows), device=series.device))
+    return x[..., : windows.n_targets].cpu().numpy(), y.cpu().numpy()

@@ -1,0 +1,207 @@
+"""From a validated frame and a run configuration to a trained model file.
+
+This is the glue between data, models, the loop and the checkpoint: split and scale,
+put the series on the device once, build the model, train, and save the best model
+atomically every time it improves, with a resume file beside it after every epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from tsattn import __version__
+from tsattn.checkpoint import load_resume, save_checkpoint, save_resume
+from tsattn.config import RunConfig, from_dict, to_dict
+from tsattn.data import Frame, Scaler, fit_scaler, require_rows, split_rows, time_labels
+from tsattn.errors import UsageError
+from tsattn.models import build_model
+from tsattn.training import (
+    EpochReport,
+    Observer,
+    TrainState,
+    make_optimizer,
+    resolve_device,
+    train,
+)
+from tsattn.windows import Windows, window_starts
+
+
+@dataclass
+class Prepared:
+    """The data of one run, on its device, ready for the loop."""
+
+    run: RunConfig
+    scaler: Scaler
+    train_end: int
+    val_end: int
+    train: Windows
+    val: Windows
+
+
+def resume_path(model_path: Path) -> Path:
+    """Where the resume state of `model_path` lives."""
+    return model_path.with_name(model_path.name + ".resume")
+
+
+def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
+    """Split chronologically, fit the scaler on the training rows only, cut windows.
+
+    The whole scaled series is one device tensor; the parts differ only in which window
+    starts they own, so a validation window can reach back into training rows for its
+    inputs while every one of its targets lies in the validation part.
+    """
+    lookback, horizon = run.model.lookback, run.model.horizon
+    train_end, val_end = split_rows(frame, run.data.train_end, run.data.val_end)
+    require_rows(train_end, lookback + horizon, "the training part")
+    require_rows(val_end - train_end, horizon, "the validation part")
+    scaler = fit_scaler(frame.values[:train_end])
+    series = torch.from_numpy(scaler.transform(frame.values).astype(np.float32)).to(device)
+    model_cfg = dataclasses.replace(
+        run.model, n_channels=len(frame.columns), n_targets=frame.n_targets
+    )
+    run = dataclasses.replace(run, model=model_cfg)
+    n_targets = frame.n_targets
+    train_w = Windows(series, window_starts(0, train_end, lookback, horizon), lookback, horizon,
+                      n_targets)
+    val_w = Windows(series, window_starts(train_end, val_end, lookback, horizon), lookback,
+                    horizon, n_targets)
+    return Prepared(run, scaler, train_end, val_end, train_w, val_w)
+
+
+def model_metadata(frame: Frame, prep: Prepared, state: TrainState, seconds: float) -> dict:
+    """Everything besides tensors that predict, evaluate and info need, as plain JSON."""
+    labels = time_labels(frame) if frame.times is not None else None
+    return {
+        "tsattn_version": __version__,
+        "config": to_dict(prep.run),
+        "columns": list(frame.columns),
+        "targets": list(frame.columns[: frame.n_targets]),
+        "covariates": list(frame.columns[frame.n_targets :]),
+        "time_col": frame.time_col,
+        "freq": frame.freq,
+        "last_time": labels[-1] if labels else None,
+        "n_rows": len(frame.values),
+        "split": {"train_end": prep.train_end, "val_end": prep.val_end},
+        "scaler": prep.scaler.to_dict(),
+        "metrics": {
+            "best_val_mse": state.best_val,
+            "epochs_run": state.epoch,
+            "stopped_early": state.stopped_early,
+            "train_seconds": round(seconds, 3),
+            "history": state.history,
+        },
+    }
+
+
+class _Saver:
+    """Wraps the user's observer: saves the best model and the resume state every epoch."""
+
+    def __init__(self, inner: Observer, frame: Frame, prep: Prepared, model: nn.Module,
+                 optimizer: torch.optim.Optimizer, model_path: Path, started: float) -> None:
+        self.inner, self.frame, self.prep, self.model = inner, frame, prep, model
+        self.optimizer, self.model_path, self.started = optimizer, model_path, started
+
+    def on_batch(self, epoch: int, batch: int, n_batches: int, loss: float) -> None:
+        self.inner.on_batch(epoch, batch, n_batches, loss)
+
+    def on_epoch(self, report: EpochReport, state: TrainState) -> None:
+        if report.improved:
+            meta = model_metadata(self.frame, self.prep, state, time.perf_counter() - self.started)
+            save_checkpoint(self.model_path, state.best_weights, meta)
+        save_resume(resume_path(self.model_path), *_resume_payload(self, state))
+        self.inner.on_epoch(report, state)
+
+
+def fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
+        resume: bool = False) -> tuple[TrainState, dict]:
+    """Train a model on `frame` and leave the best one in `model_path`.
+
+    Returns the final state and the metadata written with the model. On an interrupt or
+    a diverging loss the best model so far is already on disk, because it is saved at
+    every improvement; the exception propagates for the CLI to report.
+    """
+    if resume:
+        run = _resumed_run(model_path)
+    device = resolve_device(run.train.device)
+    torch.manual_seed(run.train.seed)
+    prep = prepare(frame, run, device)
+    model = build_model(prep.run.model).to(device)
+    optimizer = make_optimizer(model, run.train, device)
+    state = _restore(model_path, model, optimizer) if resume else TrainState()
+    started = time.perf_counter()
+    saver = _Saver(observer, frame, prep, model, optimizer, model_path, started)
+    runnable = torch.compile(model) if run.train.compile else model
+    state = train(runnable, prep.train, prep.val, run.train, saver, state, optimizer)
+    meta = model_metadata(frame, prep, state, time.perf_counter() - started)
+    save_checkpoint(model_path, state.best_weights, meta)
+    resume_path(model_path).unlink(missing_ok=True)
+    return state, meta
+
+
+def _resume_payload(saver: _Saver, state: TrainState) -> tuple[dict[str, Tensor], dict]:
+    tensors: dict[str, Tensor] = {f"model.{k}": v for k, v in saver.model.state_dict().items()}
+    tensors.update({f"best.{k}": v for k, v in state.best_weights.items()})
+    opt = saver.optimizer.state_dict()
+    for idx, slots in opt["state"].items():
+        tensors.update({f"opt.{idx}.{name}": value for name, value in slots.items()})
+    tensors["rng.cpu"] = torch.get_rng_state()
+    info = {
+        "config": to_dict(saver.prep.run),
+        "param_groups": opt["param_groups"],
+        "state": {
+            "epoch": state.epoch, "step": state.step, "best_val": state.best_val,
+            "bad_epochs": state.bad_epochs, "history": state.history,
+            "stopped_early": state.stopped_early,
+        },
+    }
+    return tensors, json.loads(json.dumps(info, default=_json_number))
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    raise TypeError(f"cannot store {type(value).__name__} in the resume state")
+
+
+def _resumed_run(model_path: Path) -> RunConfig:
+    path = resume_path(model_path)
+    if not path.exists():
+        raise UsageError(
+            f"nothing to resume: {str(path)!r} does not exist; train without --resume first"
+        )
+    _, info = load_resume(path)
+    return from_dict(info["config"])
+
+
+def _restore(model_path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainState:
+    """Load weights, optimizer slots, RNG and loop state saved by `_resume_payload`."""
+    tensors, info = load_resume(resume_path(model_path))
+    model.load_state_dict(_prefixed(tensors, "model."))
+    slots: dict[int, dict[str, Tensor]] = {}
+    for key, value in _prefixed(tensors, "opt.").items():
+        idx, name = key.split(".", 1)
+        slots.setdefault(int(idx), {})[name] = value
+    optimizer.load_state_dict({"state": slots, "param_groups": info["param_groups"]})
+    torch.set_rng_state(tensors["rng.cpu"])
+    saved = info["state"]
+    best_val = saved["best_val"] if saved["best_val"] is not None else math.inf
+    return TrainState(
+        epoch=saved["epoch"], step=saved["step"], best_val=best_val,
+        bad_epochs=saved["bad_epochs"], best_weights=_prefixed(tensors, "best."),
+        history=saved["history"], stopped_early=saved["stopped_early"],
+    )
+
+
+def _prefixed(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+

@@ -1,0 +1,125 @@
+"""Load a model file and forecast from recent history, in original units.
+
+Inputs are the last `lookback` rows (or every origin with `rolling`); outputs carry the
+timestamps that continue the history's frequency, and the attention maps of each origin
+for the explainer. Windows are cut from one tensor exactly as in training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tsattn.checkpoint import load_checkpoint
+from tsattn.config import RunConfig, from_dict
+from tsattn.data import Frame, Scaler, future_labels, require_rows, time_labels
+from tsattn.errors import CheckpointError
+from tsattn.models import build_model
+from tsattn.training import autocast_for, resolve_device
+from tsattn.windows import Windows
+
+
+@dataclass
+class LoadedModel:
+    """A trained model in eval mode with everything needed to use it."""
+
+    model: torch.nn.Module
+    run: RunConfig
+    meta: dict
+    scaler: Scaler
+    device: torch.device
+
+    @property
+    def lookback(self) -> int:
+        return self.run.model.lookback
+
+    @property
+    def horizon(self) -> int:
+        return self.run.model.horizon
+
+
+@dataclass
+class ForecastResult:
+    """Forecasts of O origins: values (O, H, T) in original units plus attention maps."""
+
+    targets: list[str]
+    origins: list[str]
+    input_times: list[list[str]]
+    forecast_times: list[list[str]]
+    values: np.ndarray
+    attention: np.ndarray | None
+    alternatives: dict[str, np.ndarray]
+
+
+def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
+    """Rebuild the model from a file; shape mismatches mean a damaged or foreign file."""
+    tensors, meta = load_checkpoint(path)
+    try:
+        run = from_dict(meta["config"])
+        scaler = Scaler.from_dict(meta["scaler"])
+        model = build_model(run.model)
+        model.load_state_dict(tensors)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{str(path)!r} does not hold a usable tsattn model ({type(exc).__name__}); "
+            "retrain it with this version of tsattn"
+        ) from exc
+    torch_device = resolve_device(device)
+    return LoadedModel(model.to(torch_device).eval(), run, meta, scaler, torch_device)
+
+
+def history_columns(loaded: LoadedModel) -> dict:
+    """The read_frame arguments that select the columns the model was trained on."""
+    meta = loaded.meta
+    return {"time_col": meta["time_col"], "targets": meta["targets"],
+            "covariates": meta["covariates"]}
+
+
+def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
+            batch_size: int = 512, with_attention: bool = True) -> ForecastResult:
+    """Forecast from the last window, or from every window with `rolling`."""
+    lookback, horizon = loaded.lookback, loaded.horizon
+    n_rows = len(frame.values)
+    require_rows(n_rows, lookback, "the history")
+    labels = time_labels(frame)
+    last_time = labels[-1] if frame.times is not None else None
+    all_labels = labels + future_labels(last_time, frame.freq or loaded.meta["freq"], n_rows,
+                                        horizon)
+    first = 0 if rolling else n_rows - lookback
+    starts = torch.arange(first, n_rows - lookback + 1)
+    scaled, attention, alternatives = _run_model(loaded, frame, starts, batch_size,
+                                                 with_attention)
+    n_targets = frame.n_targets
+    values = loaded.scaler.inverse(scaled, slice(0, n_targets))
+    ends = (starts + lookback).tolist()
+    return ForecastResult(
+        targets=list(frame.columns[:n_targets]),
+        origins=[labels[e - 1] for e in ends],
+        input_times=[labels[e - lookback : e] for e in ends] if with_attention else [],
+        forecast_times=[all_labels[e : e + horizon] for e in ends],
+        values=values, attention=attention, alternatives=alternatives,
+    )
+
+
+def _run_model(loaded: LoadedModel, frame: Frame, starts: torch.Tensor, batch_size: int,
+               with_attention: bool) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """Batched inference over the given window starts; attention maps kept on request."""
+    scaled = loaded.scaler.transform(frame.values).astype(np.float32)
+    series = torch.from_numpy(scaled).to(loaded.device)
+    windows = Windows(series, starts, loaded.lookback, 0, frame.n_targets)
+    preds, maps, alts = [], [], {}
+    with torch.inference_mode():
+        for x, _ in windows.batches(batch_size):
+            with autocast_for(loaded.device):
+                out = loaded.model(x, return_attention=with_attention)
+            preds.append(out.prediction.float().cpu())
+            if with_attention:
+                maps.append(out.attention.float().cpu())
+                for name, value in out.alternatives.items():
+                    alts.setdefault(name, []).append(value.float().cpu())
+    attention = torch.cat(maps).numpy() if maps else None
+    alternatives = {name: torch.cat(parts).numpy() for name, parts in alts.items()}
+    return torch.cat(preds).numpy(), attention, alternatives

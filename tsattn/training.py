@@ -1,0 +1,232 @@
+"""The one training loop: device, mixed precision, clipping, schedule, early stopping.
+
+Nothing here prints. Progress goes to an `Observer` the CLI renders, and the loop's whole
+state lives in a `TrainState` so that an interrupted run can be saved (best weights) and
+resumed (optimizer, schedule, RNG, early stopping) exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from tsattn.config import TrainConfig
+from tsattn.errors import TrainingError, UsageError
+from tsattn.windows import Windows
+
+
+@dataclass
+class EpochReport:
+    """What the observer is told after each epoch."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    val_loss: float
+    best_val: float
+    improved: bool
+    lr: float
+    seconds: float
+
+
+class Observer(Protocol):
+    """Receives progress; the CLI renders it, tests record it."""
+
+    def on_batch(self, epoch: int, batch: int, n_batches: int, loss: float) -> None: ...
+
+    def on_epoch(self, report: EpochReport, state: TrainState) -> None: ...
+
+
+class SilentObserver:
+    """An observer that ignores everything (library use, tests)."""
+
+    def on_batch(self, epoch: int, batch: int, n_batches: int, loss: float) -> None:
+        return None
+
+    def on_epoch(self, report: EpochReport, state: TrainState) -> None:
+        return None
+
+
+@dataclass
+class TrainState:
+    """Everything needed to stop now and continue later with the same result."""
+
+    epoch: int = 0
+    step: int = 0
+    best_val: float = math.inf
+    bad_epochs: int = 0
+    best_weights: dict[str, Tensor] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+def resolve_device(spec: str) -> torch.device:
+    """'auto' picks CUDA when present, else the CPU; an explicit device must exist."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError as exc:
+        raise UsageError(f"unknown --device {spec!r}; use auto, cpu, cuda, cuda:N or mps") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {spec} needs a CUDA GPU but none is here; use --device cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("--device mps needs Apple's GPU but it is not available; use --device cpu")
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")  # TF32 for the float32 parts outside autocast
+    return device
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW; the fused kernel on CUDA saves one launch per parameter per step."""
+    return torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+        fused=device.type == "cuda",
+    )
+
+
+def lr_at(step: int, total_steps: int, base_lr: float) -> float:
+    """Linear warm-up over the first 5% of steps, then cosine decay to 1% of the base rate.
+
+    A pure function of the step so that a resumed run follows the same schedule.
+    """
+    warmup = max(1, total_steps // 20)
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    return base_lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def run_epoch(
+    model: nn.Module,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    optimizer: torch.optim.Optimizer | None = None,
+    *,
+    clip: float = 0.0,
+    on_step: Any = None,
+) -> float:
+    """Mean MSE over `batches`; trains when an optimizer is given, else only evaluates.
+
+    One function serves training and evaluation so that both compute the loss the same
+    way. `on_step(batch_index, loss_tensor)` runs before each optimizer step (schedule,
+    progress) and is the only per-batch hook.
+    """
+    model.train(optimizer is not None)
+    total: Tensor | float = 0.0
+    count = 0
+    with torch.set_grad_enabled(optimizer is not None):
+        for i, (x, y) in enumerate(batches):
+            with autocast_for(x.device):
+                pred = model(x, return_attention=False).prediction
+            loss = nn.functional.mse_loss(pred.float(), y)
+            if optimizer is not None:
+                if on_step is not None:
+                    on_step(i, loss)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if clip > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), clip)
+                optimizer.step()
+            total = total + loss.detach().double() * y.shape[0]  # stays on device: no sync
+            count += y.shape[0]
+    return float(total) / max(1, count)
+
+
+def autocast_for(device: torch.device) -> Any:
+    """bf16 autocast on CUDA (Ampere and Hopper run bf16 matmuls at full rate), else none."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def train(
+    model: nn.Module,
+    train_windows: Windows,
+    val_windows: Windows,
+    cfg: TrainConfig,
+    observer: Observer,
+    state: TrainState | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> TrainState:
+    """Train until `cfg.epochs` or early stopping; the best weights end up in the model.
+
+    Pass the `state` and `optimizer` of an interrupted run to resume it. The shuffling
+    generator is re-seeded from (seed, epoch) so a resumed epoch sees the same order.
+    """
+    device = train_windows.series.device
+    state = state or TrainState()
+    optimizer = optimizer or make_optimizer(model, cfg, device)
+    n_batches = train_windows.n_batches(cfg.batch_size)
+    total_steps = cfg.epochs * n_batches
+    while state.epoch < cfg.epochs and not state.stopped_early:
+        report = _train_one_epoch(
+            model, train_windows, val_windows, cfg, observer, state, optimizer, total_steps
+        )
+        observer.on_epoch(report, state)
+    if state.best_weights:
+        _plain(model).load_state_dict(state.best_weights)
+    return state
+
+
+def _plain(model: nn.Module) -> nn.Module:
+    """The module under a torch.compile wrapper, whose state-dict keys carry no prefix."""
+    return getattr(model, "_orig_mod", model)
+
+
+def _train_one_epoch(
+    model: nn.Module,
+    train_windows: Windows,
+    val_windows: Windows,
+    cfg: TrainConfig,
+    observer: Observer,
+    state: TrainState,
+    optimizer: torch.optim.Optimizer,
+    total_steps: int,
+) -> EpochReport:
+    started = time.perf_counter()
+    n_batches = train_windows.n_batches(cfg.batch_size)
+    generator = torch.Generator().manual_seed(cfg.seed * 100_003 + state.epoch)
+    epoch = state.epoch + 1
+
+    def on_step(i: int, loss: Tensor) -> None:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(state.step, total_steps, cfg.lr)
+        state.step += 1
+        observer.on_batch(epoch, i + 1, n_batches, loss)
+
+    train_loss = run_epoch(
+        model, train_windows.batches(cfg.batch_size, generator), optimizer,
+        clip=cfg.clip, on_step=on_step,
+    )
+    val_loss = run_epoch(model, val_windows.batches(max(cfg.batch_size, 512)))
+    if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+        raise TrainingError(
+            f"the loss became {train_loss if not math.isfinite(train_loss) else val_loss} in "
+            f"epoch {epoch}; lower --lr or --clip, or check the data for extreme values"
+        )
+    improved = val_loss < state.best_val
+    _update_early_stopping(model, state, val_loss, improved, cfg.patience)
+    state.epoch = epoch
+    lr = optimizer.param_groups[0]["lr"]
+    state.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
+    return EpochReport(epoch, cfg.epochs, train_loss, val_loss, state.best_val, improved, lr,
+                       time.perf_counter() - started)
+
+
+def _update_early_stopping(
+    model: nn.Module, state: TrainState, val_loss: float, improved: bool, patience: int
+) -> None:
+    if improved:
+        state.best_val = val_loss
+        state.bad_epochs = 0
+        weights = _plain(model).state_dict()
+        state.best_weights = {k: v.detach().clone() for k, v in weights.items()}
+    else:
+        state.bad_epochs += 1
+        state.stopped_early = patience > 0 and state.bad_epochs >= patience
