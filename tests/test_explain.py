@@ -1,0 +1,165 @@
+"""Attention summaries: entropy, top inputs and the JSON schema, against hand-made maps."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tsattn.explain import (
+    SCHEMA,
+    attention_entropy,
+    explain_rows,
+    summarize_attention,
+    top_inputs,
+)
+
+L, H = 6, 4
+
+
+def _times(n_origins: int = 1) -> tuple[list[list[str]], list[list[str]]]:
+    inputs = [[f"o{o}-in{i}" for i in range(L)] for o in range(n_origins)]
+    forecasts = [[f"o{o}-out{h}" for h in range(H)] for o in range(n_origins)]
+    return inputs, forecasts
+
+
+def _hand_map() -> np.ndarray:
+    """One origin; step h looks mostly at input L-1-h, then at the input just before it."""
+    att = np.full((1, H, L), 0.02)
+    for h in range(H):
+        att[0, h, L - 1 - h] = 0.6
+        att[0, h, L - 2 - h] = 0.32
+    return att
+
+
+def _summary(att: np.ndarray, **kwargs: object) -> dict:
+    inputs, forecasts = _times(att.shape[0])
+    return summarize_attention(att, inputs, forecasts, model="lstm-attn", reduction="mean",
+                               **kwargs)
+
+
+def test_entropy_of_uniform_and_one_hot() -> None:
+    uniform = np.full((2, L), 1 / L)
+    one_hot = np.eye(L)
+    np.testing.assert_allclose(attention_entropy(uniform), [math.log(L)] * 2)
+    np.testing.assert_array_equal(attention_entropy(one_hot), np.zeros(L))
+    steps = _summary(np.full((1, H, L), 1 / L))["forecasts"][0]["steps"]
+    assert all(s["entropy_ratio"] == 1.0 for s in steps)
+    assert all(s["entropy"] == round(math.log(L), 6) for s in steps)
+    one_hot_map = np.zeros((1, H, L))
+    one_hot_map[..., 2] = 1.0
+    assert all(s["entropy_ratio"] == 0.0 for s in _summary(one_hot_map)["forecasts"][0]["steps"])
+
+
+def test_top_inputs_order_and_ties() -> None:
+    indices, weights = top_inputs(np.array([0.1, 0.4, 0.1, 0.4]), 3)
+    assert indices.tolist() == [1, 3, 0]  # ties: oldest input first
+    np.testing.assert_allclose(weights, [0.4, 0.4, 0.1])
+    assert top_inputs(np.array([0.5, 0.5]), 9)[0].tolist() == [0, 1]
+
+
+def test_top_k_ordering_and_lags_against_hand_made_map() -> None:
+    summary = _summary(_hand_map(), top_k=3)
+    forecast = summary["forecasts"][0]
+    assert forecast["origin"] == "o0-in5"
+    for h, step in enumerate(forecast["steps"]):
+        assert step["step"] == h + 1 and step["time"] == f"o0-out{h}"
+        top = step["top"]
+        assert [t["lag"] for t in top[:2]] == [h + 1, h + 2]
+        assert [t["time"] for t in top[:2]] == [f"o0-in{L - 1 - h}", f"o0-in{L - 2 - h}"]
+        assert [t["weight"] for t in top] == [0.6, 0.32, 0.02]
+        assert top[2]["lag"] == L  # the tie among 0.02 weights goes to the oldest input
+    mean_top = forecast["mean_top"]  # inputs 2, 3, 4 each get (0.6 + 0.32 + 2 * 0.02) / 4
+    assert [t["weight"] for t in mean_top] == [0.24, 0.24, 0.24]
+    assert sorted(t["lag"] for t in mean_top) == [2, 3, 4]
+
+
+def test_schema_keys() -> None:
+    summary = _summary(_hand_map(), alternatives={"last-layer": _hand_map()[:, ::-1]})
+    assert summary["schema"] == SCHEMA == "tsattn.attention/1"
+    assert list(summary) == ["schema", "model", "reduction", "reductions", "lookback",
+                             "horizon", "top_k", "forecasts"]
+    assert summary["reductions"] == ["mean", "last-layer"]
+    assert (summary["lookback"], summary["horizon"], summary["top_k"]) == (L, H, 5)
+    forecast = summary["forecasts"][0]
+    assert set(forecast) == {"origin", "steps", "mean_top", "alternatives"}
+    assert set(forecast["alternatives"]["last-layer"]) == {"mean_top"}
+    step = forecast["steps"][0]
+    assert set(step) == {"step", "time", "top", "entropy", "entropy_ratio", "weights"}
+    assert len(step["weights"]) == L and set(step["top"][0]) == {"time", "lag", "weight"}
+
+
+def test_include_weights_false_drops_weights() -> None:
+    summary = _summary(_hand_map(), include_weights=False)
+    assert all("weights" not in s for s in summary["forecasts"][0]["steps"])
+
+
+def test_values_label_top_inputs() -> None:
+    values = np.arange(L * 2, dtype=float).reshape(1, L, 2)
+    values[0, 5, 1] = np.nan
+    top = _summary(_hand_map(), values=values, columns=["OT", "HUFL"])["forecasts"][0]
+    assert top["steps"][0]["top"][0]["values"] == {"OT": 10.0, "HUFL": None}
+    with pytest.raises(ValueError, match="values"):
+        _summary(_hand_map(), values=values)
+
+
+@pytest.mark.parametrize("bad", [0.9, 1.01, float("nan")])
+def test_rows_not_summing_to_one_raise(bad: float) -> None:
+    att = _hand_map()
+    att[0, 1, 0] += bad - att[0, 1].sum()
+    with pytest.raises(ValueError, match="sum to 1"):
+        _summary(att)
+    with pytest.raises(ValueError, match="sum to 1"):
+        _summary(_hand_map(), alternatives={"x": att})
+
+
+def test_shape_and_time_mismatches_raise() -> None:
+    inputs, forecasts = _times()
+    with pytest.raises(ValueError, match="shape"):
+        summarize_attention(_hand_map()[0], inputs, forecasts, model="m", reduction="r")
+    with pytest.raises(ValueError, match="input_times"):
+        summarize_attention(_hand_map(), [inputs[0][:-1]], forecasts, model="m", reduction="r")
+    with pytest.raises(ValueError, match="forecast_times"):
+        summarize_attention(_hand_map(), inputs, [], model="m", reduction="r")
+
+
+def test_token_ranges_only_for_coarse_spans() -> None:
+    spans = [(0, 2), (2, 4), (4, 6)]
+    tokens = _summary(_hand_map(), token_spans=spans)["tokens"]
+    assert tokens[1] == {"index": 1, "start": "o0-in2", "end": "o0-in3", "rows": [2, 4],
+                         "lags": [4, 3]}
+    assert "tokens" not in _summary(_hand_map(), token_spans=[(i, i + 1) for i in range(L)])
+    with pytest.raises(ValueError, match="token spans"):
+        _summary(_hand_map(), token_spans=[(4, 7)])
+
+
+def test_output_is_json_serialisable_with_plain_types() -> None:
+    att = np.random.default_rng(0).dirichlet(np.ones(L), size=(3, H)).astype(np.float32)
+    summary = _summary(att, token_spans=[(0, 3), (3, 6)],
+                       values=np.ones((3, L, 1), dtype=np.float32), columns=["OT"])
+    text = json.dumps(summary, allow_nan=False)
+    assert json.loads(text) == summary
+    step = summary["forecasts"][2]["steps"][3]
+    assert type(step["weights"][0]) is float and type(step["top"][0]["lag"]) is int
+    assert all(len(f"{w:.10f}".rstrip("0").split(".")[1]) <= 6 for w in step["weights"])
+
+
+def test_explain_rows_picks_first_middle_last() -> None:
+    summary = _summary(_hand_map(), top_k=2)
+    rows = explain_rows(summary)
+    assert [r["step"] for r in rows] == [1, 2, 4]
+    assert rows[0]["top"] == summary["forecasts"][0]["steps"][0]["top"]
+    assert "weights" not in rows[0]
+    assert [r["step"] for r in explain_rows(summary, origin=-1, steps=[3])] == [3]
+    with pytest.raises(ValueError, match="steps"):
+        explain_rows(summary, steps=[0])
+    with pytest.raises(ValueError, match="origin"):
+        explain_rows(summary, origin=1)
+
+
+def test_single_step_lookback_has_zero_ratio() -> None:
+    summary = summarize_attention(np.ones((1, 1, 1)), [["t0"]], [["t1"]], model="m",
+                                  reduction="r")
+    step = summary["forecasts"][0]["steps"][0]
+    assert step["entropy_ratio"] == 0.0 and step["top"] == [{"time": "t0", "lag": 1,
+                                                              "weight": 1.0}]

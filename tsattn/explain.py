@@ -1,0 +1,237 @@
+"""Attention maps -> a JSON summary of which past time steps each forecast step looked at.
+
+Numpy only (no torch, no pandas), so the summary can be built and tested without a model.
+Weights are plain Python floats rounded to 6 digits, so `json.dumps` works directly and the
+output stays compact and identical across runs.
+
+Schema `tsattn.attention/1` (keys marked * are optional)::
+
+    {"schema": "tsattn.attention/1",
+     "model": str, "reduction": str,        # reduction: how the default map was made
+     "reductions": [str, ...],              # the default first, then the alternatives
+     "lookback": L, "horizon": H, "top_k": k,   # k = entries in each "top" (<= L)
+     *"tokens": [                           # only when a token spans more than one step
+         {"index": n, "start": time, "end": time,   # times of the first origin's window
+          "rows": [start, stop],            # input rows [start, stop) of the window
+          "lags": [max_lag, min_lag]}],     # the same rows as lags (lag 1 = last input)
+     "forecasts": [                         # one per forecast origin
+         {"origin": time,                   # last input time: the forecast was made there
+          "steps": [
+              {"step": h, "time": time,     # h = 1..H
+               "top": [TOP, ...],           # k largest weights, descending
+               "entropy": nats,             # 0 = one input, log(L) = all inputs equally
+               "entropy_ratio": r,          # entropy / log(L) in [0, 1]; 0 when L == 1
+               *"weights": [L floats]}],    # the whole row, oldest input first
+          "mean_top": [TOP, ...],           # top inputs of the map averaged over the steps
+          *"alternatives": {name: {"mean_top": [TOP, ...]}}}]}
+
+    TOP = {"time": time, "lag": L - i, "weight": w,
+           *"values": {column: value or null}}   # input values at that step, when given
+
+Ties in weight are ordered oldest input first. Rows of every map must sum to 1: a map that
+does not is a programming error upstream, so it raises `ValueError`, not a user error.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+SCHEMA = "tsattn.attention/1"
+_DIGITS = 6
+_ROW_TOLERANCE = 1e-3
+_STEP_KEYS = ("step", "time", "top", "entropy", "entropy_ratio")
+
+
+def attention_entropy(weights: np.ndarray) -> np.ndarray:
+    """Shannon entropy in nats over the last axis, with 0·log 0 = 0 (a one-hot row is 0)."""
+    w = np.asarray(weights, dtype=np.float64)
+    return -(w * np.log(np.where(w > 0, w, 1.0))).sum(axis=-1)
+
+
+def top_inputs(weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and weights of the `k` largest entries along the last axis, descending.
+
+    The sort is stable, so ties keep the oldest input first and the output is reproducible.
+    """
+    w = np.asarray(weights)
+    indices = np.argsort(-w, axis=-1, kind="stable")[..., : min(k, w.shape[-1])]
+    return indices, np.take_along_axis(w, indices, axis=-1)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The input side of every origin: timestamps and (optionally) values to label tops."""
+
+    times: list[list[str]]
+    lookback: int
+    values: np.ndarray | None
+    columns: list[str] | None
+
+    def entries(self, origin: int, indices: list[int], weights: list[float]) -> list[dict]:
+        out = []
+        for i, w in zip(indices, weights, strict=True):
+            entry: dict[str, Any] = {
+                "time": str(self.times[origin][i]),
+                "lag": self.lookback - i,
+                "weight": round(w, _DIGITS),
+            }
+            if self.values is not None and self.columns is not None:
+                row = self.values[origin, i].tolist()
+                entry["values"] = {c: v if math.isfinite(v) else None
+                                   for c, v in zip(self.columns, row, strict=True)}
+            out.append(entry)
+        return out
+
+    def top(self, origin: int, row: np.ndarray, k: int) -> list[dict]:
+        indices, weights = top_inputs(row, k)
+        return self.entries(origin, indices.tolist(), weights.tolist())
+
+
+def summarize_attention(
+    attention: np.ndarray,
+    input_times: list[list[str]],
+    forecast_times: list[list[str]],
+    *,
+    top_k: int = 5,
+    model: str,
+    reduction: str,
+    alternatives: dict[str, np.ndarray] | None = None,
+    token_spans: list[tuple[int, int]] | None = None,
+    values: np.ndarray | None = None,
+    columns: list[str] | None = None,
+    include_weights: bool = True,
+) -> dict[str, Any]:
+    """Summarize (O, H, L) attention maps as the `tsattn.attention/1` dict (module docstring).
+
+    `input_times[o]` are the L input timestamps of origin o and `forecast_times[o]` its H
+    forecast timestamps. `alternatives` are other (O, H, L) reductions of the same model;
+    `values` (O, L, C) are the input values (in the user's units) named by `columns`.
+    """
+    att = _checked_map(attention, "attention")
+    n_origins, horizon, lookback = att.shape
+    _check_times(input_times, n_origins, lookback, "input_times")
+    _check_times(forecast_times, n_origins, horizon, "forecast_times")
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    alts = {name: _checked_map(m, name, att.shape) for name, m in (alternatives or {}).items()}
+    inputs = _Inputs(input_times, lookback, _checked_values(values, columns, att.shape), columns)
+    steps = _steps(att, forecast_times, inputs, top_k, include_weights)
+    forecasts = [_forecast(o, steps[o], att, alts, inputs, top_k) for o in range(n_origins)]
+    summary: dict[str, Any] = {
+        "schema": SCHEMA, "model": model, "reduction": reduction,
+        "reductions": [reduction, *alts], "lookback": lookback, "horizon": horizon,
+        "top_k": min(top_k, lookback),
+    }
+    tokens = _tokens(token_spans, input_times[0], lookback)
+    if tokens:
+        summary["tokens"] = tokens
+    summary["forecasts"] = forecasts
+    return summary
+
+
+def explain_rows(
+    summary: dict[str, Any], origin: int = 0, steps: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """A few representative steps of one origin (first, middle, last by default) for a table.
+
+    `origin` indexes `summary["forecasts"]` (negative counts from the end: -1 is the latest);
+    `steps` are 1-based step numbers. Each row is a step dict without its full weights.
+    """
+    forecasts = summary["forecasts"]
+    if not -len(forecasts) <= origin < len(forecasts):
+        raise ValueError(f"origin {origin} out of range for {len(forecasts)} forecasts")
+    horizon = summary["horizon"]
+    wanted = sorted({1, (horizon + 1) // 2, horizon}) if steps is None else steps
+    bad = [s for s in wanted if not 1 <= s <= horizon]
+    if bad:
+        raise ValueError(f"steps {bad} out of range 1..{horizon}")
+    rows = forecasts[origin]["steps"]
+    return [{key: rows[s - 1][key] for key in _STEP_KEYS} for s in wanted]
+
+
+def _forecast(o: int, steps: list[dict[str, Any]], att: np.ndarray,
+              alts: dict[str, np.ndarray], inputs: _Inputs, top_k: int) -> dict[str, Any]:
+    forecast = {"origin": str(inputs.times[o][-1]), "steps": steps,
+                "mean_top": inputs.top(o, att[o].mean(axis=0), top_k)}
+    if alts:
+        forecast["alternatives"] = {
+            name: {"mean_top": inputs.top(o, m[o].mean(axis=0), top_k)} for name, m in alts.items()
+        }
+    return forecast
+
+
+def _steps(att: np.ndarray, forecast_times: list[list[str]], inputs: _Inputs, top_k: int,
+           include_weights: bool) -> list[list[dict[str, Any]]]:
+    """The per-step dicts of every origin; the numeric work is vectorized over (O, H)."""
+    entropy = attention_entropy(att)
+    lookback = att.shape[-1]
+    ratio = entropy / math.log(lookback) if lookback > 1 else np.zeros_like(entropy)
+    indices, weights = top_inputs(att, top_k)
+    indices, weights = indices.tolist(), weights.tolist()
+    entropy = np.round(entropy, _DIGITS).tolist()
+    ratio = np.round(ratio, _DIGITS).tolist()
+    rounded = np.round(att, _DIGITS).tolist() if include_weights else None
+    out = []
+    for o, times in enumerate(forecast_times):
+        steps = []
+        for h, time in enumerate(times):
+            step = {"step": h + 1, "time": str(time),
+                    "top": inputs.entries(o, indices[o][h], weights[o][h]),
+                    "entropy": entropy[o][h], "entropy_ratio": ratio[o][h]}
+            if rounded is not None:
+                step["weights"] = rounded[o][h]
+            steps.append(step)
+        out.append(steps)
+    return out
+
+
+def _checked_map(m: np.ndarray, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    a = np.asarray(m, dtype=np.float64)
+    if a.ndim != 3 or 0 in a.shape or (shape is not None and a.shape != shape):
+        want = "(origins, horizon, lookback)" if shape is None else str(shape)
+        raise ValueError(f"{name} must have shape {want}, got {a.shape}")
+    sums = a.sum(axis=-1)
+    if not (a >= 0).all() or not (np.abs(sums - 1.0) <= _ROW_TOLERANCE).all():
+        raise ValueError(f"{name} rows must be non-negative and sum to 1 (within 1e-3)")
+    return a
+
+
+def _check_times(times: list[list[str]], n_origins: int, length: int, name: str) -> None:
+    if len(times) != n_origins or any(len(row) != length for row in times):
+        raise ValueError(f"{name} must be {n_origins} lists of {length} timestamps")
+
+
+def _checked_values(
+    values: np.ndarray | None, columns: list[str] | None, shape: tuple[int, ...]
+) -> np.ndarray | None:
+    if values is None:
+        return None
+    v = np.asarray(values, dtype=np.float64)
+    n_origins, _, lookback = shape
+    if columns is None or v.shape != (n_origins, lookback, len(columns)):
+        raise ValueError(
+            f"values must have shape ({n_origins}, {lookback}, len(columns)) with columns given"
+        )
+    return v
+
+
+def _tokens(
+    spans: list[tuple[int, int]] | None, times: list[str], lookback: int
+) -> list[dict[str, Any]] | None:
+    """Input time ranges of each token, or None when every token is a single step."""
+    if spans is None:
+        return None
+    bad = [(a, b) for a, b in spans if not 0 <= a < b <= lookback]
+    if bad:
+        raise ValueError(f"token spans {bad} are not inside the lookback 0..{lookback}")
+    if all(stop - start == 1 for start, stop in spans):
+        return None
+    return [
+        {"index": n, "start": str(times[start]), "end": str(times[stop - 1]),
+         "rows": [start, stop], "lags": [lookback - start, lookback - stop + 1]}
+        for n, (start, stop) in enumerate(spans)
+    ]
