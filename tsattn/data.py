@@ -1,0 +1,679 @@
+"""Read and validate a CSV, split it chronologically, scale it, and label its time steps.
+
+This is the only module that imports pandas: everything after `read_frame` works on a plain
+float32 array with channels ordered targets first, then covariates. Every problem with the
+input becomes a `DataError` (or `UsageError` for a bad option value) whose one-line message
+names the problem, where it is, and the fix; pandas, numpy and decoding errors never escape.
+
+Positions in messages are given as "row R (file line L)": R is the 1-based data row (the
+header is not counted), L the line of the file an editor shows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+from sklearn.preprocessing import StandardScaler
+
+from tsattn.errors import CheckpointError, DataError, UsageError
+
+FILL_METHODS = ("none", "ffill", "interpolate")
+TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds")
+_SEPARATORS = (",", ";", "\t")
+_F32_MAX = float(np.finfo(np.float32).max)
+_DAY_NS = 86_400 * 10**9
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """A validated table: numbers for the model, plus what is needed to label them.
+
+    `eq=False` because arrays do not compare to one bool; compare fields explicitly.
+    """
+
+    values: np.ndarray  # (N, C) float32, targets first then covariates
+    columns: tuple[str, ...]  # channel names in that order
+    n_targets: int
+    times: np.ndarray | None  # (N,) datetime64[ns]; None when there is no time column
+    time_col: str | None
+    freq: str | None  # pandas offset alias ("h", "15min", "D"); None if unknown
+    warnings: tuple[str, ...]  # for people: irregular spacing, repaired cells, ignored columns
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return self.columns[: self.n_targets]
+
+    @property
+    def covariates(self) -> tuple[str, ...]:
+        return self.columns[self.n_targets :]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading text and parsing the CSV
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The parsed CSV with what error messages need to point at a cell."""
+
+    df: pd.DataFrame
+    name: str
+    text: str
+    sep: str
+
+    def where(self, row: int) -> str:
+        """Describe 0-based data row `row` as the 1-based data row and the file line."""
+        return f"row {row + 1} (file line {_file_line(self.text, row)})"
+
+
+def _file_line(text: str, row: int) -> int:
+    # Slow on purpose (a Python loop), so it only runs once an error is certain. pandas skips
+    # blank lines, so they are skipped here too; the first non-blank line is the header.
+    seen = -2
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            seen += 1
+            if seen == row:
+                return lineno
+    return row + 2
+
+
+def _read_text(source: Path | TextIO) -> tuple[str, str]:
+    """Return (text, name) from a path or an open stream, rejecting what is not text."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        name = str(path)
+        if path.is_dir():
+            raise DataError(f"{name} is a directory, not a CSV file; give the path of a file")
+        try:
+            raw: bytes | str = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise DataError(f"file {name} not found; check the path") from exc
+        except OSError as exc:
+            raise DataError(f"cannot read {name} ({exc.strerror}); check its permissions") from exc
+    else:
+        name = "stdin"
+        try:
+            raw = source.read()
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{name} is not a text CSV file (not UTF-8); give a CSV") from exc
+    return _decode(raw, name), name
+
+
+def _decode(raw: bytes | str, name: str) -> str:
+    not_text = f"{name} is not a text CSV file (binary data or not UTF-8); give a UTF-8 CSV"
+    if isinstance(raw, bytes):
+        if b"\x00" in raw:
+            raise DataError(not_text)
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise DataError(not_text) from exc
+    if "\x00" in raw:
+        raise DataError(not_text)
+    text = raw.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise DataError(f"{name} is empty; give a CSV with a header line and data rows")
+    return text
+
+
+def _detect_sep(header: str) -> str:
+    """The separator the header line uses most (comma when it has none: a single column)."""
+    counts = [header.count(sep) for sep in _SEPARATORS]
+    return _SEPARATORS[int(np.argmax(counts))] if max(counts) else ","
+
+
+def _header_names(header: str, sep: str, name: str) -> list[str]:
+    """Column names as written, rejecting repeats (pandas would silently rename them)."""
+    try:
+        names = [n.strip() for n in next(csv.reader([header], delimiter=sep))]
+    except (csv.Error, StopIteration) as exc:
+        raise DataError(f"cannot read the header line of {name} ({exc}); "
+                        "check its quotes and separators") from exc
+    seen: set[str] = set()
+    for col in names:
+        if col and col in seen:
+            raise DataError(f"column name {col!r} appears twice in the header of {name}; "
+                            "rename one of them")
+        seen.add(col)
+    if names and all(_is_number(n) or _is_time(n) for n in names):
+        raise DataError(f"the first line of {name} looks like data, not a header; "
+                        "add a header line naming the columns (when piping the end of a "
+                        "file, keep its header: `(head -n 1 f.csv; tail -n 400 f.csv)`)")
+    return names
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_time(text: str) -> bool:
+    if not any(ch.isdigit() for ch in text):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            pd.Timestamp(text)
+        except (ValueError, TypeError, OverflowError):
+            return False
+    return True
+
+
+def _parse_csv(text: str, name: str) -> _Table:
+    """Parse with pandas' C parser; a `;` file may use decimal commas, tried only if needed."""
+    header = next(line for line in text.split("\n") if line.strip())
+    sep = _detect_sep(header)
+    names = _header_names(header, sep, name)
+    df = _read_csv(text, sep, name, len(names), ".")
+    if sep == ";" and _n_numeric(df) < df.shape[1]:
+        alt = _read_csv(text, sep, name, len(names), ",")
+        if _n_numeric(alt) > _n_numeric(df):
+            df = alt
+    if len(df) == 0:
+        raise DataError(f"{name} has a header but no data rows; give a CSV with data")
+    df.columns = [str(c).strip() for c in df.columns]
+    return _Table(df=df, name=name, text=text, sep=sep)
+
+
+def _read_csv(text: str, sep: str, name: str, n_fields: int, decimal: str) -> pd.DataFrame:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal, engine="c",
+                               skipinitialspace=True, low_memory=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{name} is not a well-formed CSV ({detail}); "
+                        f"make every line have the header's {n_fields} fields") from exc
+
+
+def _n_numeric(df: pd.DataFrame) -> int:
+    return sum(_is_numeric_dtype(df[c]) for c in df.columns)
+
+
+def _is_numeric_dtype(col: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+
+
+# ---------------------------------------------------------------------------------------------
+# The time column
+
+
+def _find_time_col(table: _Table, time_col: str | None) -> str | None:
+    """The asked-for column, else one named like a time, else a first column of datetimes."""
+    cols = list(table.df.columns)
+    if time_col is not None:
+        if time_col not in cols:
+            raise DataError(f"time column {time_col!r} not found; columns are: "
+                            f"{', '.join(cols)}; pass one of them as --time-col")
+        return time_col
+    for col in cols:
+        if col.lower() in TIME_NAMES:
+            return col
+    first = table.df[cols[0]]
+    if not _is_numeric_dtype(first) and _mostly_times(first):
+        return cols[0]
+    return None
+
+
+def _mostly_times(col: pd.Series) -> bool:
+    # A cheap look at the first values first, so a column of names never reaches dateutil.
+    present = col.dropna()
+    if present.empty:
+        return False
+    parts = (present.iloc[:50], present)  # all() stops at the first part that fails
+    return all(_to_datetime(part).notna().mean() >= 0.9 for part in parts)
+
+
+def _to_datetime(values: pd.Series, fmt: str | None = None) -> pd.Series:
+    """Parse to naive datetimes (aware ones converted to UTC); failures become NaT."""
+    if _is_numeric_dtype(values):  # e.g. 20160701 or a year: read the digits, not epoch ns
+        values = values.map(_number_text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            parsed = pd.to_datetime(values, errors="coerce", utc=True, format=fmt)
+        except (ValueError, TypeError, OverflowError):
+            return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    return parsed.dt.tz_localize(None)
+
+
+def _number_text(value: float) -> Any:
+    if pd.isna(value) or not np.isfinite(value):
+        return value
+    return str(int(value)) if value == int(value) else str(value)
+
+
+def _time_index(table: _Table, col: str) -> pd.DatetimeIndex:
+    """Parse the time column, naming the first unparseable, repeated or out-of-order row."""
+    raw = table.df[col]
+    parsed = _to_datetime(raw)
+    if parsed.isna().any():  # maybe mixed ISO 8601 variants ("2016-07-01" and "... 01:00")
+        parsed = parsed.fillna(_to_datetime(raw, fmt="ISO8601"))
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if bad.size:
+        row = int(bad[0])
+        if pd.isna(raw.iloc[row]):
+            raise DataError(f"missing timestamp in time column {col!r} at {table.where(row)}; "
+                            "fill it in or remove the row")
+        raise DataError(f"unparseable timestamp {str(raw.iloc[row])!r} in time column {col!r} "
+                        f"at {table.where(row)}; write times like 2016-07-01 00:00:00 "
+                        "(or rename the column if it holds no times)")
+    try:
+        index = pd.DatetimeIndex(parsed).as_unit("ns")
+    except (ValueError, OverflowError) as exc:
+        raise DataError(f"times in column {col!r} fall outside the years 1678-2261; "
+                        "check the time column") from exc
+    _check_order(table, col, index)
+    return index
+
+
+def _check_order(table: _Table, col: str, index: pd.DatetimeIndex) -> None:
+    stamps = index.asi8
+    dup = np.flatnonzero(index.duplicated())
+    if dup.size:
+        second = int(dup[0])
+        first = int(np.flatnonzero(stamps == stamps[second])[0])
+        raise DataError(f"duplicate timestamp '{index[second]}' in column {col!r} at "
+                        f"{table.where(first)} and {table.where(second)}; "
+                        "remove or merge the repeated rows")
+    back = np.flatnonzero(np.diff(stamps) < 0)
+    if back.size:
+        row = int(back[0]) + 1
+        key = list(table.df.columns).index(col) + 1
+        sep = {",": ",", ";": ";", "\t": "$'\\t'"}[table.sep]
+        raise DataError(f"time goes backwards at {table.where(row)}: '{index[row]}' comes after "
+                        f"'{index[row - 1]}'; sort the data rows by {col!r} "
+                        f"(e.g. `sort -t{sep} -k{key},{key}` on the lines after the header)")
+
+
+def _infer_freq(index: pd.DatetimeIndex) -> tuple[str | None, list[str]]:
+    """pandas' own inference, else the usual gap if 90% of gaps are equal, else unknown."""
+    if len(index) >= 3:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                freq = pd.infer_freq(index)
+            except (ValueError, TypeError):
+                freq = None
+        if freq is not None:
+            return str(getattr(freq, "freqstr", freq)), []
+    if len(index) < 2:
+        return None, ["only one timestamp, so the frequency is unknown; "
+                      "forecasts cannot be given future timestamps"]
+    gaps, counts = np.unique(np.diff(index.asi8), return_counts=True)
+    usual = int(np.argmax(counts))
+    n_other = int(counts.sum() - counts[usual])
+    if counts[usual] < 0.9 * counts.sum():
+        return None, [f"irregular spacing: {n_other} of {int(counts.sum())} gaps differ from "
+                      "the most common one, so no frequency is inferred; "
+                      "forecasts cannot be given future timestamps"]
+    freq = _gap_freq(int(gaps[usual]))
+    note = [f"irregular spacing: {n_other} gaps differ from the usual {freq}; "
+            f"forecasts assume {freq}"] if n_other else []
+    return freq, note
+
+
+def _gap_freq(gap_ns: int) -> str:
+    # to_offset(Timedelta("1D")) spells a day "24h"; whole days read better as "D".
+    if gap_ns % _DAY_NS == 0:
+        return to_offset(f"{gap_ns // _DAY_NS}D").freqstr
+    return to_offset(pd.Timedelta(gap_ns, unit="ns")).freqstr
+
+
+# ---------------------------------------------------------------------------------------------
+# Numeric columns and channel selection
+
+
+@dataclass
+class _Columns:
+    """Columns other than time, sorted by what they hold (dicts keep file order)."""
+
+    numeric: dict[str, np.ndarray]  # float64 values, NaN where missing
+    mixed: dict[str, int]  # mostly numbers with some text: first text row
+    text: list[str]
+    empty_unnamed: list[str]  # e.g. from a trailing separator on every line
+
+    @property
+    def usable(self) -> list[str]:
+        return [*self.numeric, *self.mixed]
+
+
+def _classify(table: _Table, time_col: str | None) -> _Columns:
+    cols = _Columns({}, {}, [], [])
+    for name in table.df.columns:
+        if name == time_col:
+            continue
+        col = table.df[name]
+        if name.startswith("Unnamed: ") and col.isna().all():
+            cols.empty_unnamed.append(name)
+        elif _is_numeric_dtype(col):
+            cols.numeric[name] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            _classify_text(cols, name, col)
+    return cols
+
+
+def _classify_text(cols: _Columns, name: str, col: pd.Series) -> None:
+    """A column pandas left as text: all numbers, mostly numbers (an error if used), or text."""
+    if pd.api.types.is_bool_dtype(col):
+        cols.text.append(name)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        numbers = pd.to_numeric(col, errors="coerce")
+    present = col.notna().to_numpy()
+    parsed = numbers.notna().to_numpy()
+    if parsed.sum() == present.sum():
+        cols.numeric[name] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    elif 2 * parsed.sum() >= present.sum():
+        cols.mixed[name] = int(np.flatnonzero(present & ~parsed)[0])
+    else:
+        cols.text.append(name)
+
+
+def _select(table: _Table, cols: _Columns, time_col: str | None, targets: Sequence[str],
+            covariates: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """Targets (default: every numeric column) then covariates (default: the rest)."""
+    if not cols.usable:
+        raise DataError(f"{table.name} has no numeric column; a forecast needs at least one "
+                        "column of numbers")
+    for name in targets:
+        _check_wanted(table, cols, time_col, name)
+    covs = _covariates(table, cols, time_col, targets, covariates)
+    tgts = list(targets) or [c for c in cols.usable if c not in covs]
+    wanted = tgts + covs
+    repeated = sorted({c for c in wanted if wanted.count(c) > 1})
+    if repeated:
+        raise UsageError(f"column(s) {', '.join(map(repr, repeated))} given more than once as "
+                         "target or covariate; name each column once")
+    if not tgts:
+        raise UsageError("every numeric column is a covariate, so nothing is left to forecast; "
+                         "name a --target")
+    return tgts, covs
+
+
+def _covariates(table: _Table, cols: _Columns, time_col: str | None, targets: Sequence[str],
+                covariates: Sequence[str] | None) -> list[str]:
+    if covariates is None:
+        return [c for c in cols.usable if c not in targets] if targets else []
+    missing = [c for c in covariates if c not in table.df.columns]
+    if missing:
+        raise DataError(f"covariate column(s) {', '.join(map(repr, missing))} not found; the "
+                        f"file has columns: {', '.join(table.df.columns)}; give a file with the "
+                        "columns the model was trained on")
+    for name in covariates:
+        _check_wanted(table, cols, time_col, name)
+    return list(covariates)
+
+
+def _check_wanted(table: _Table, cols: _Columns, time_col: str | None, name: str) -> None:
+    """A column asked for by name must exist and hold numbers."""
+    if name == time_col:
+        raise DataError(f"column {name!r} is the time column; choose a numeric column")
+    if name in cols.mixed:
+        raise DataError(_non_numeric(table, name, cols.mixed[name]))
+    if name in cols.text:
+        raise DataError(f"column {name!r} is not numeric (it holds text such as "
+                        f"{str(table.df[name].dropna().iloc[0])!r}); choose a numeric column")
+    if name not in cols.numeric:
+        raise DataError(f"column {name!r} not found; columns are: {', '.join(cols.usable)}")
+
+
+def _non_numeric(table: _Table, name: str, row: int) -> str:
+    value = str(table.df[name].iloc[row])
+    return (f"non-numeric value {value!r} in column {name!r} at {table.where(row)}; "
+            "fix or empty that cell (empty cells can be repaired with --fill)")
+
+
+def _ignored_note(cols: _Columns, used: list[str]) -> list[str]:
+    ignored = [c for c in [*cols.text, *cols.mixed] if c not in used]
+    notes = []
+    if ignored:
+        notes.append(f"ignored non-numeric column(s): {', '.join(ignored)}")
+    if cols.empty_unnamed:
+        notes.append(f"ignored {len(cols.empty_unnamed)} empty column(s) without a name")
+    return notes
+
+
+# ---------------------------------------------------------------------------------------------
+# Values: range checks and repair of missing cells
+
+
+def _values(table: _Table, cols: _Columns, used: list[str], fill: str) -> tuple[np.ndarray, list]:
+    """The (N, C) float32 matrix of `used` columns, checked, and repaired when asked."""
+    for name in used:
+        if name in cols.mixed:
+            raise DataError(_non_numeric(table, name, cols.mixed[name]))
+    values = np.column_stack([cols.numeric[name] for name in used])
+    finite = np.isfinite(values)
+    empty = np.flatnonzero(~finite.any(axis=0))
+    if empty.size:
+        raise DataError(f"column {used[int(empty[0])]!r} has no values (every cell is empty or "
+                        "infinite); drop the column or choose other columns")
+    too_big = finite & (np.abs(values) > _F32_MAX)
+    if too_big.any():
+        row, col = (int(i) for i in np.argwhere(too_big)[0])
+        raise DataError(f"value {values[row, col]:g} in column {used[col]!r} at "
+                        f"{table.where(row)} is too large for float32 (max 3.4e38); "
+                        "rescale the column")
+    if finite.all():
+        return values.astype(np.float32), []
+    return _repair(table, values, ~finite, used, fill)
+
+
+def _repair(table: _Table, values: np.ndarray, bad: np.ndarray, used: list[str],
+            fill: str) -> tuple[np.ndarray, list[str]]:
+    if fill == "none":
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        kind = "missing value" if np.isnan(values[row, col]) else "infinite value"
+        raise DataError(f"{kind} in column {used[col]!r} at {table.where(row)} "
+                        f"({int(bad.sum())} such cell(s) in all); "
+                        "use --fill ffill or --fill interpolate to repair them")
+    df = pd.DataFrame(np.where(bad, np.nan, values))
+    if fill == "interpolate":
+        df = df.interpolate(method="linear")
+    repaired = df.ffill().bfill().to_numpy(dtype=np.float64)
+    note = f"repaired {int(bad.sum())} missing or infinite cells with {fill}"
+    return repaired.astype(np.float32), [note]
+
+
+# ---------------------------------------------------------------------------------------------
+# The public reader
+
+
+def read_frame(source: Path | TextIO, *, time_col: str | None = None,
+               targets: Sequence[str] = (), covariates: Sequence[str] | None = None,
+               fill: str = "none") -> Frame:
+    """Read a CSV into a validated `Frame`, targets first then covariates.
+
+    `targets` empty means every numeric column (not listed in `covariates`) is a target.
+    `covariates` None means every numeric column that is not a target (none when `targets`
+    is empty); a list (predict passes the training columns) means exactly those columns.
+    `fill` is "none" (missing cells are an error), "ffill" or "interpolate".
+    """
+    if fill not in FILL_METHODS:
+        raise UsageError(f"unknown --fill {fill!r}; choose one of: {', '.join(FILL_METHODS)}")
+    text, name = _read_text(source)
+    table = _parse_csv(text, name)
+    time_col = _find_time_col(table, time_col)
+    index, freq, notes = None, None, []
+    if time_col is not None:
+        index = _time_index(table, time_col)
+        freq, notes = _infer_freq(index)
+    cols = _classify(table, time_col)
+    tgts, covs = _select(table, cols, time_col, targets, covariates)
+    values, repaired = _values(table, cols, tgts + covs, fill)
+    return Frame(
+        values=np.ascontiguousarray(values),
+        columns=tuple(tgts + covs),
+        n_targets=len(tgts),
+        times=None if index is None else index.to_numpy(dtype="datetime64[ns]"),
+        time_col=time_col,
+        freq=freq,
+        warnings=tuple(notes + _ignored_note(cols, tgts + covs) + repaired),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits and size checks
+
+
+def resolve_row(frame: Frame, spec: str, option: str) -> int:
+    """Turn a `--train-end`-style value into a row index: digits are a row, else a time.
+
+    A time resolves to the first row at or after it, so "2017-01-01" ends a part just before
+    the first row of that day. `option` is the flag name, used in messages.
+    """
+    n = len(frame.values)
+    text = spec.strip()
+    if text.lstrip("+-").isdigit():
+        row = int(text)
+        if row < 0:
+            raise UsageError(f"{option} {text} is negative; give a row number from 1 to {n}")
+        if row > n:
+            raise UsageError(f"{option} {text} is past the end of the data ({n} rows); give a "
+                             "smaller row number, or a timestamp like 2016-07-01")
+        return row
+    return _row_at_time(frame, text, option)
+
+
+def _row_at_time(frame: Frame, text: str, option: str) -> int:
+    if frame.times is None:
+        raise UsageError(f"{option} {text!r} is not a row number and the data has no time "
+                         "column; give a row number")
+    try:
+        stamp = pd.Timestamp(text)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise UsageError(f"cannot read {option} {text!r} as a row number or a timestamp; "
+                         "write e.g. 8640 or 2017-07-01") from exc
+    if pd.isna(stamp):
+        raise UsageError(f"{option} {text!r} is not a time; write e.g. 8640 or 2017-07-01")
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    times = pd.DatetimeIndex(frame.times)
+    if not times[0] <= stamp <= times[-1]:
+        raise UsageError(f"{option} {text} is outside the data, which runs from {times[0]} to "
+                         f"{times[-1]}; give a time inside that range")
+    return int(times.searchsorted(stamp, side="left"))
+
+
+def split_rows(frame: Frame, train_end: str | None, val_end: str | None) -> tuple[int, int]:
+    """Chronological split points: train is rows [0, a), validation [a, b), test [b, N).
+
+    Defaults are 70% and 80% of the rows (floored), the 70/10/20 protocol for most data.
+    """
+    n = len(frame.values)
+    a = int(0.7 * n) if train_end is None else resolve_row(frame, train_end, "--train-end")
+    b = int(0.8 * n) if val_end is None else resolve_row(frame, val_end, "--val-end")
+    if not 0 < a < b <= n:
+        raise UsageError(f"--train-end {train_end or 'default'} (row {a}) and --val-end "
+                         f"{val_end or 'default'} (row {b}) must satisfy 0 < train end < "
+                         f"val end <= {n} rows; move them apart or use more data")
+    return a, b
+
+
+def require_rows(n_rows: int, lookback: int, horizon: int, what: str) -> None:
+    """Fail early, with the numbers, when a part is too short for even one window.
+
+    `what` names the part ("training part", "history"); pass horizon=0 where only the
+    lookback is needed (forecasting from the last rows).
+    """
+    needed = lookback + horizon
+    if n_rows >= needed:
+        return
+    if horizon:
+        why, fix = f"lookback {lookback} + horizon {horizon}", "--lookback/--horizon"
+    else:
+        why, fix = f"lookback {lookback}", "--lookback"
+    raise DataError(f"{what} has {n_rows} rows but {why} needs at least {needed}; "
+                    f"use a shorter {fix} or more data")
+
+
+# ---------------------------------------------------------------------------------------------
+# Scaling
+
+
+@dataclass(frozen=True, eq=False)
+class Scaler:
+    """Per-channel z-score statistics, fit on the training part only."""
+
+    mean: np.ndarray  # (C,) float32
+    scale: np.ndarray  # (C,) float32, 1 for a constant channel
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        """(..., C) raw values -> z-scores, float32."""
+        return ((np.asarray(values) - self.mean) / self.scale).astype(np.float32)
+
+    def inverse(self, values: np.ndarray, channels: slice = slice(None)) -> np.ndarray:
+        """(..., k) z-scores of `channels` (e.g. slice(0, n_targets)) -> raw units."""
+        return (np.asarray(values) * self.scale[channels] + self.mean[channels]).astype(
+            np.float32)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """Plain lists for the JSON metadata of a model file."""
+        return {"mean": [float(v) for v in self.mean], "scale": [float(v) for v in self.scale]}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Scaler:
+        """Rebuild from `to_dict` output; a malformed entry means a damaged model file."""
+        try:
+            mean = np.asarray(raw["mean"], dtype=np.float32)
+            scale = np.asarray(raw["scale"], dtype=np.float32)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError("the scaler statistics in the model file are malformed; "
+                                  "retrain the model") from exc
+        if mean.ndim != 1 or mean.shape != scale.shape or not np.all(scale > 0):
+            raise CheckpointError("the scaler statistics in the model file are inconsistent; "
+                                  "retrain the model")
+        return cls(mean=mean, scale=scale)
+
+
+def fit_scaler(train_values: np.ndarray) -> Scaler:
+    """Fit sklearn's StandardScaler (population std; constant channels get scale 1)."""
+    values = np.asarray(train_values, dtype=np.float64)
+    if values.ndim != 2 or len(values) == 0:
+        raise DataError("the training part is empty; move --train-end later or use more data")
+    sk = StandardScaler().fit(values)
+    return Scaler(mean=sk.mean_.astype(np.float32), scale=sk.scale_.astype(np.float32))
+
+
+# ---------------------------------------------------------------------------------------------
+# Time labels
+
+
+def time_labels(frame: Frame) -> list[str]:
+    """One label per row: `str(pd.Timestamp)` ("2016-07-01 00:00:00"), or "0".."N-1"."""
+    if frame.times is None:
+        return [str(i) for i in range(len(frame.values))]
+    return [str(t) for t in pd.DatetimeIndex(frame.times)]
+
+
+def future_labels(last_time: str | None, freq: str | None, n_seen: int,
+                  horizon: int) -> list[str]:
+    """Labels of the `horizon` steps after the data: timestamps, or step numbers from n_seen."""
+    if last_time is None:
+        return [str(i) for i in range(n_seen, n_seen + horizon)]
+    if freq is None:
+        raise DataError("the frequency of the time column could not be inferred, so future "
+                        "timestamps are unknown; give evenly spaced times")
+    try:
+        last = pd.Timestamp(last_time)
+        steps = pd.date_range(start=last, periods=horizon + 1, freq=freq)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DataError(f"cannot continue time {last_time!r} with frequency {freq!r} ({exc}); "
+                        "check the time column") from exc
+    return [str(t) for t in steps[steps > last][:horizon]]
