@@ -20,10 +20,10 @@ import torch
 from torch import Tensor, nn
 
 from tsattn import __version__
-from tsattn.checkpoint import load_resume, save_checkpoint, save_resume
+from tsattn.checkpoint import load_resume, resume_path, save_checkpoint, save_resume
 from tsattn.config import RunConfig, from_dict, to_dict
 from tsattn.data import Frame, Scaler, fit_scaler, require_rows, split_rows, time_labels
-from tsattn.errors import UsageError
+from tsattn.errors import DataError, UsageError
 from tsattn.models import build_model
 from tsattn.training import (
     EpochReport,
@@ -48,11 +48,6 @@ class Prepared:
     val: Windows
 
 
-def resume_path(model_path: Path) -> Path:
-    """Where the resume state of `model_path` lives."""
-    return model_path.with_name(model_path.name + ".resume")
-
-
 def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
     """Split chronologically, fit the scaler on the training rows only, cut windows.
 
@@ -62,8 +57,12 @@ def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
     """
     lookback, horizon = run.model.lookback, run.model.horizon
     train_end, val_end = split_rows(frame, run.data.train_end, run.data.val_end)
-    require_rows(train_end, lookback + horizon, "the training part")
-    require_rows(val_end - train_end, horizon, "the validation part")
+    require_rows(train_end, lookback, horizon, "the training part")
+    if val_end - train_end < horizon:
+        raise DataError(
+            f"the validation part has {val_end - train_end} rows but horizon {horizon} needs "
+            "at least that many; move --train-end/--val-end apart or use a shorter --horizon"
+        )
     scaler = fit_scaler(frame.values[:train_end])
     series = torch.from_numpy(scaler.transform(frame.values).astype(np.float32)).to(device)
     model_cfg = dataclasses.replace(

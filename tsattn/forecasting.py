@@ -15,8 +15,8 @@ import torch
 
 from tsattn.checkpoint import load_checkpoint
 from tsattn.config import RunConfig, from_dict
-from tsattn.data import Frame, Scaler, future_labels, require_rows, time_labels
-from tsattn.errors import CheckpointError
+from tsattn.data import Frame, Scaler, future_labels, time_labels
+from tsattn.errors import CheckpointError, DataError
 from tsattn.models import build_model
 from tsattn.training import autocast_for, resolve_device
 from tsattn.windows import Windows
@@ -83,7 +83,11 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
     """Forecast from the last window, or from every window with `rolling`."""
     lookback, horizon = loaded.lookback, loaded.horizon
     n_rows = len(frame.values)
-    require_rows(n_rows, lookback, "the history")
+    if n_rows < lookback:
+        raise DataError(
+            f"the history has {n_rows} rows but this model reads the last {lookback}; "
+            f"pass at least {lookback} rows (e.g. tail -n {lookback + 1} with the header)"
+        )
     labels = time_labels(frame)
     last_time = labels[-1] if frame.times is not None else None
     all_labels = labels + future_labels(last_time, frame.freq or loaded.meta["freq"], n_rows,

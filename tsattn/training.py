@@ -127,7 +127,7 @@ def run_epoch(
             loss = nn.functional.mse_loss(pred.float(), y)
             if optimizer is not None:
                 if on_step is not None:
-                    on_step(i, loss)
+                    on_step(i, loss.detach())
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if clip > 0:
