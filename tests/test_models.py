@@ -1,0 +1,284 @@
+"""Contracts of every registered model, and hand-computed checks of the attention pieces."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from tsattn.config import MODEL_KINDS, ModelConfig
+from tsattn.errors import DataError, UsageError
+from tsattn.models import MODELS, Forecaster, RevIN, build_model
+from tsattn.models.attention import (
+    SCORES,
+    MultiHeadSelfAttention,
+    attention_rollout,
+    build_score,
+    tokens_to_steps,
+)
+from tsattn.models.lstm_attention import recency_prior
+
+SMALL = ModelConfig(lookback=48, horizon=8, d_model=16, n_heads=2, d_ff=32, patch_len=16, stride=8)
+
+
+def small(kind: str, **changes: object) -> ModelConfig:
+    return dataclasses.replace(SMALL, kind=kind, **changes)
+
+
+CASES = {
+    **{f"lstm-{name}": small("lstm-attn", attention=name) for name in SCORES},
+    "lstm-bidirectional": small("lstm-attn", bidirectional=True),
+    "lstm-one-layer": small("lstm-attn", n_layers=1),
+    "lstm-no-revin": small("lstm-attn", revin=False),
+    "lstm-mixed-channels": small(
+        "lstm-attn", channel_independent=False, n_channels=3, n_targets=2, attention="additive"
+    ),
+    "lstm-independent-targets": small("lstm-attn", n_channels=3, n_targets=2),
+    "transformer-patch16": small("transformer"),
+    "transformer-step-tokens": small("transformer", patch_len=1, stride=1),
+    "transformer-no-revin": small("transformer", revin=False, n_layers=1),
+    "transformer-mixed-channels": small(
+        "transformer", channel_independent=False, n_channels=3, n_targets=2
+    ),
+    "transformer-independent-targets": small("transformer", n_channels=3, n_targets=2),
+}
+REVIN_CASES = {name: cfg for name, cfg in CASES.items() if cfg.revin}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Run these tiny models on one thread: on a busy 2-core machine, OpenMP threads that
+    spin-wait for a core made the LSTM training 50x slower, and tiny ops gain nothing."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def window(cfg: ModelConfig, batch: int = 4) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(batch, cfg.lookback, cfg.n_channels, generator=generator)
+
+
+def built(cfg: ModelConfig, seed: int = 0) -> Forecaster:
+    torch.manual_seed(seed)
+    return build_model(cfg)
+
+
+def assert_distribution_rows(maps: torch.Tensor, shape: tuple[int, ...]) -> None:
+    assert maps.shape == shape
+    assert (maps >= 0).all()
+    torch.testing.assert_close(maps.sum(-1), torch.ones(shape[:-1]), atol=1e-5, rtol=0)
+
+
+def test_registry_holds_every_configurable_kind() -> None:
+    assert set(MODELS) == set(MODEL_KINDS)
+
+
+def test_unknown_kind_names_the_choices() -> None:
+    with pytest.raises(UsageError, match="lstm-attn, transformer"):
+        build_model(small("gru"))
+
+
+def test_impossible_options_are_usage_errors() -> None:
+    with pytest.raises(UsageError, match="n-heads"):
+        build_model(small("transformer", d_model=10, n_heads=4))
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_window_of_wrong_shape_is_a_data_error(kind: str) -> None:
+    model = built(small(kind))
+    with pytest.raises(DataError, match="48 rows"):
+        model(torch.zeros(2, 40, 1))
+
+
+@pytest.mark.parametrize("cfg", CASES.values(), ids=CASES.keys())
+def test_shapes_and_maps(cfg: ModelConfig) -> None:
+    out = built(cfg)(window(cfg))
+    B, H, L = 4, cfg.horizon, cfg.lookback
+    assert out.prediction.shape == (B, H, cfg.n_targets)
+    assert_distribution_rows(out.attention, (B, H, L))
+    for maps in out.alternatives.values():
+        assert_distribution_rows(maps, (B, H, L))
+    if out.token_maps is not None:
+        N = len(built(cfg).token_spans)
+        assert_distribution_rows(out.token_maps, (B, cfg.n_layers, cfg.n_heads, N, N))
+
+
+@pytest.mark.parametrize("cfg", CASES.values(), ids=CASES.keys())
+def test_token_spans_cover_the_window(cfg: ModelConfig) -> None:
+    model = built(cfg)
+    covered = set()
+    for start, stop in model.token_spans:
+        assert 0 <= start < stop <= cfg.lookback
+        covered.update(range(start, stop))
+    assert covered == set(range(cfg.lookback))
+
+
+@pytest.mark.parametrize("cfg", CASES.values(), ids=CASES.keys())
+def test_default_map_is_named_by_reduction(cfg: ModelConfig) -> None:
+    model = built(cfg).eval()
+    out = model(window(cfg))
+    named = {"attention": out.attention, **out.alternatives}
+    torch.testing.assert_close(named[model.reduction], out.attention, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cfg", CASES.values(), ids=CASES.keys())
+def test_eval_mode_is_deterministic(cfg: ModelConfig) -> None:
+    model = built(cfg).eval()
+    first, second = model(window(cfg)), model(window(cfg))
+    torch.testing.assert_close(first.prediction, second.prediction, rtol=0, atol=0)
+    torch.testing.assert_close(first.attention, second.attention, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cfg", CASES.values(), ids=CASES.keys())
+def test_gradients_reach_every_parameter(cfg: ModelConfig) -> None:
+    model = built(cfg).train()
+    model(window(cfg), return_attention=False).prediction.pow(2).mean().backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("cfg", CASES.values(), ids=CASES.keys())
+def test_skipping_attention_keeps_the_prediction(cfg: ModelConfig) -> None:
+    model = built(cfg).eval()
+    full, bare = model(window(cfg)), model(window(cfg), return_attention=False)
+    torch.testing.assert_close(bare.prediction, full.prediction, rtol=0, atol=0)
+    assert bare.attention is None and bare.token_maps is None and not bare.alternatives
+
+
+@pytest.mark.parametrize("cfg", CASES.values(), ids=CASES.keys())
+def test_state_dict_round_trip(cfg: ModelConfig) -> None:
+    original = built(cfg, seed=0).eval()
+    restored = built(cfg, seed=1).eval()
+    restored.load_state_dict(original.state_dict())
+    a, b = original(window(cfg)), restored(window(cfg))
+    torch.testing.assert_close(b.prediction, a.prediction, rtol=0, atol=0)
+    torch.testing.assert_close(b.attention, a.attention, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cfg", REVIN_CASES.values(), ids=REVIN_CASES.keys())
+def test_revin_moves_the_forecast_with_the_level(cfg: ModelConfig) -> None:
+    model = built(cfg).eval()
+    x = window(cfg)
+    shifted = model(x + 3.0).prediction
+    torch.testing.assert_close(shifted, model(x).prediction + 3.0, atol=1e-4, rtol=0)
+
+
+def test_revin_round_trip_restores_the_input() -> None:
+    revin = RevIN(3)
+    with torch.no_grad():
+        revin.weight.copy_(torch.tensor([0.5, 2.0, 1.5]))
+        revin.bias.copy_(torch.tensor([1.0, -1.0, 0.0]))
+    x = torch.randn(2, 10, 3) * 4 + 7
+    normalized, mean, std = revin.normalize(x)
+    torch.testing.assert_close(revin.denormalize(normalized, mean, std), x)
+
+
+def test_patch_tokens_and_their_spans() -> None:
+    patched = built(small("transformer", patch_len=16, stride=8))
+    # 48 rows padded by 8 -> (48 + 8 - 16) // 8 + 1 = 6 patches, the last one clipped
+    assert patched.token_spans == [(0, 16), (8, 24), (16, 32), (24, 40), (32, 48), (40, 48)]
+    stepwise = built(small("transformer", patch_len=1, stride=1))
+    assert stepwise.token_spans == [(i, i + 1) for i in range(48)]
+
+
+def test_transformer_forecast_steps_get_their_own_maps() -> None:
+    attention = built(small("transformer"))(window(SMALL)).attention
+    assert not torch.allclose(attention[:, 0], attention[:, -1])
+
+
+def sine_windows(cfg: ModelConfig, count: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Windows of a noiseless sine (period 24) and the horizon that follows each."""
+    t = torch.arange(count + cfg.lookback + cfg.horizon, dtype=torch.float32)
+    series = torch.sin(2 * math.pi * t / 24)
+    rows = torch.arange(cfg.lookback + cfg.horizon) + torch.arange(count).unsqueeze(1)
+    cut = series[rows].unsqueeze(-1)  # (count, L + H, 1)
+    return cut[:, : cfg.lookback], cut[:, cfg.lookback :]
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_training_on_a_sine_wave_cuts_the_loss(kind: str) -> None:
+    cfg = small(kind, d_model=32, dropout=0.0, horizon=12)
+    model = built(cfg)
+    x, y = sine_windows(cfg)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(120):
+        loss = torch.nn.functional.mse_loss(model(x, return_attention=False).prediction, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 20
+
+
+Q = torch.tensor([[[1.0, 0.0]]])  # (B=1, H=1, D=2)
+K = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])  # (B=1, L=2, D=2)
+
+
+def softmax2(a: float, b: float) -> torch.Tensor:
+    return torch.tensor([[[math.exp(a), math.exp(b)]]]) / (math.exp(a) + math.exp(b))
+
+
+def test_dot_and_scaled_dot_scores() -> None:
+    torch.testing.assert_close(build_score("dot", 2)(Q, K), softmax2(1.0, 0.0))
+    torch.testing.assert_close(build_score("scaled-dot", 2)(Q, K), softmax2(2**-0.5, 0.0))
+
+
+def test_general_score_uses_its_bilinear_form() -> None:
+    score = build_score("general", 2)
+    with torch.no_grad():
+        score.weight.weight.copy_(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))  # W swaps axes
+    torch.testing.assert_close(score(Q, K), softmax2(0.0, 1.0))
+
+
+def test_additive_score_by_hand() -> None:
+    score = build_score("additive", 2)
+    with torch.no_grad():
+        score.w_key.weight.copy_(torch.eye(2))
+        score.w_query.weight.copy_(torch.eye(2))
+        score.v.weight.fill_(1.0)
+    # tanh(k + q): k1 -> tanh([2, 0]), k2 -> tanh([1, 1])
+    torch.testing.assert_close(score(Q, K), softmax2(math.tanh(2), 2 * math.tanh(1)))
+
+
+def test_a_location_bias_is_added_to_the_logits() -> None:
+    weights = build_score("dot", 2)(Q, K, bias=torch.tensor([0.0, 1.0]))
+    torch.testing.assert_close(weights, softmax2(1.0, 1.0))
+
+
+def test_recency_prior_falls_by_four_over_the_window() -> None:
+    expected = torch.tensor([[-3.0, -2.0, -1.0, 0.0]] * 2)
+    torch.testing.assert_close(recency_prior(horizon=2, lookback=4), expected)
+
+
+def test_unknown_score_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="scaled-dot"):
+        build_score("cosine", 2)
+
+
+def test_self_attention_returns_row_stochastic_weights() -> None:
+    out, weights = MultiHeadSelfAttention(8, 2, dropout=0.5).train()(torch.randn(3, 5, 8))
+    assert out.shape == (3, 5, 8)
+    assert_distribution_rows(weights, (3, 2, 5, 5))
+
+
+def test_attention_rollout_by_hand() -> None:
+    identity, swap = torch.eye(2), torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    first = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    maps = torch.stack([torch.stack([identity, swap]), torch.stack([first, first])])[None]
+    # layer 1: heads average to 0.5 everywhere -> [[.75, .25], [.25, .75]] with the residual
+    # layer 2: [[1, 0], [.5, .5]]; rollout = layer 2 @ layer 1
+    expected = torch.tensor([[[0.75, 0.25], [0.5, 0.5]]])
+    torch.testing.assert_close(attention_rollout(maps), expected)
+
+
+def test_tokens_to_steps_spreads_and_credits_padding_to_the_last_step() -> None:
+    weights = torch.tensor([[[0.5, 0.25, 0.25]]])
+    # the third token covers step 2 and one padded step, which counts as step 2 too
+    steps = tokens_to_steps(weights, [(0, 2), (1, 3), (2, 4)], lookback=3)
+    torch.testing.assert_close(steps, torch.tensor([[[0.25, 0.375, 0.375]]]))

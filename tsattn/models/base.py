@@ -1,0 +1,149 @@
+"""What every forecaster shares: the output record, RevIN, and the wrapper around a core.
+
+The wrapper checks the window, applies reversible instance normalisation and channel
+independence, and undoes both on the way out. Each model then writes only its core,
+`_forecast`, on normalised windows, and every option means the same thing in every model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor, nn
+
+from tsattn.config import ModelConfig, validate_model
+from tsattn.errors import DataError
+
+
+@dataclass
+class Forecast:
+    """A model's answer for B windows of L input steps, H forecast steps and T targets.
+
+    prediction (B, H, T) is in the model's input (scaled) units. attention (B, H, L) is the
+    default map over input steps and each row sums to 1; alternatives holds other (B, H, L)
+    reductions by name; token_maps holds raw (B, layers, heads, N, N) maps where a model
+    has them. All three are empty when the forward was asked not to return attention.
+    """
+
+    prediction: Tensor
+    attention: Tensor | None = None
+    alternatives: dict[str, Tensor] = field(default_factory=dict)
+    token_maps: Tensor | None = None
+
+
+def sinusoidal_encoding(n_positions: int, dim: int) -> Tensor:
+    """(N, D) fixed sin/cos position codes (Vaswani et al.); any D, odd included."""
+    position = torch.arange(n_positions, dtype=torch.float32).unsqueeze(1)
+    frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(1e4) / dim))
+    encoding = torch.zeros(n_positions, dim)
+    encoding[:, 0::2] = torch.sin(position * frequency)
+    encoding[:, 1::2] = torch.cos(position * frequency[: dim // 2])
+    return encoding
+
+
+class RevIN(nn.Module):
+    """Reversible instance normalisation (Kim et al., 2022).
+
+    Each window is normalised by its own per-channel mean and std, so the model learns
+    shapes rather than levels and copes with a series whose level drifts between training
+    and use; the prediction is mapped back with the same statistics. The statistics are
+    detached, as in the reference code. An optional per-channel affine map is learned.
+    """
+
+    def __init__(self, n_channels: int, affine: bool = True, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.affine = affine
+        if affine:
+            self.weight = nn.Parameter(torch.ones(n_channels))
+            self.bias = nn.Parameter(torch.zeros(n_channels))
+
+    def normalize(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, L, C) -> normalised x (B, L, C), mean (B, 1, C), std (B, 1, C)."""
+        mean = x.mean(dim=1, keepdim=True).detach()
+        # sqrt(var + eps), not std + eps: a constant window must not give a NaN gradient
+        std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps).detach()
+        x = (x - mean) / std
+        if self.affine:
+            x = x * self.weight + self.bias
+        return x, mean, std
+
+    def denormalize(self, y: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+        """y (B, H, T) back to input units, with the statistics of the first T channels."""
+        T = y.shape[-1]
+        if self.affine:
+            y = (y - self.bias[:T]) / (self.weight[:T] + self.eps**2)
+        return y * std[..., :T] + mean[..., :T]
+
+
+class Forecaster(nn.Module):
+    """Base of every model: (B, L, C) windows -> Forecast with prediction (B, H, T).
+
+    Subclasses set `token_spans` (input rows [start, stop) each attention token covers) and
+    `reduction` (the name of the default map), and implement `_forecast`, which maps
+    normalised windows (B', L, n_in) to a Forecast with prediction (B', H, n_out) and maps
+    (B', H, L). Channel-independent: B' = B·T and n_in = n_out = 1, each target its own
+    univariate series and covariates unused. Otherwise B' = B, n_in = C, n_out = T.
+    """
+
+    token_spans: list[tuple[int, int]]
+    reduction: str
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        validate_model(cfg)
+        self.cfg = cfg
+        independent = cfg.channel_independent
+        self.n_used = cfg.n_targets if independent else cfg.n_channels
+        self.n_in = 1 if independent else cfg.n_channels
+        self.n_out = 1 if independent else cfg.n_targets
+        self.revin = RevIN(self.n_used) if cfg.revin else None
+
+    def forward(self, x: Tensor, return_attention: bool = True) -> Forecast:
+        """x (B, L, C), targets first. With return_attention=False the maps are skipped."""
+        self._check_window(x)
+        B, L, _ = x.shape
+        x = x[..., : self.n_used]
+        if self.revin is not None:
+            x, mean, std = self.revin.normalize(x)
+        if self.cfg.channel_independent:
+            x = x.transpose(1, 2).reshape(B * self.n_used, L, 1)  # (B, L, T) -> (B·T, L, 1)
+        out = self._forecast(x, return_attention)
+        if self.cfg.channel_independent:
+            out = _merge_channels(out, B)
+        if self.revin is not None:
+            out = replace(out, prediction=self.revin.denormalize(out.prediction, mean, std))
+        return out
+
+    def _forecast(self, x: Tensor, return_attention: bool) -> Forecast:
+        raise NotImplementedError
+
+    def _check_window(self, x: Tensor) -> None:
+        expected = (self.cfg.lookback, self.cfg.n_channels)
+        if x.dim() != 3 or tuple(x.shape[1:]) != expected:
+            raise DataError(
+                f"the model takes windows of shape (batch, {expected[0]} rows, {expected[1]} "
+                f"channels), got {tuple(x.shape)}; use the lookback and columns it was "
+                "trained with"
+            )
+
+
+def _merge_channels(out: Forecast, batch: int) -> Forecast:
+    """Fold B·T univariate answers back into B windows.
+
+    Predictions (B·T, H, 1) become the T target columns (B, H, T); maps are averaged over
+    the targets, so each row still sums to 1.
+    """
+
+    def average(maps: Tensor) -> Tensor:
+        return maps.reshape(batch, -1, *maps.shape[1:]).mean(dim=1)
+
+    horizon = out.prediction.shape[1]
+    return Forecast(
+        prediction=out.prediction.reshape(batch, -1, horizon).transpose(1, 2),
+        attention=None if out.attention is None else average(out.attention),
+        alternatives={name: average(m) for name, m in out.alternatives.items()},
+        token_maps=None if out.token_maps is None else average(out.token_maps),
+    )

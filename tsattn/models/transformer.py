@@ -1,0 +1,115 @@
+"""A PatchTST-like Transformer encoder (Nie et al., 2023) whose attention maps are kept.
+
+Patching (tokens of `patch_len` steps every `stride` steps), channel independence and
+RevIN are what made encoders competitive on the long-horizon benchmarks; the encoder
+blocks are written here so that every layer's weights can be returned and summarised.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from tsattn.config import ModelConfig
+from tsattn.models.attention import (
+    MultiHeadSelfAttention,
+    attention_rollout,
+    mean_over_heads,
+    spread_matrix,
+)
+from tsattn.models.base import Forecast, Forecaster, sinusoidal_encoding
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm block, x + MHSA(LN(x)) then x + FFN(LN(x)), returning its attention weights."""
+
+    def __init__(self, dim: int, n_heads: int, d_ff: int, dropout: float) -> None:
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(dim)
+        self.attention = MultiHeadSelfAttention(dim, n_heads, dropout)
+        self.ffn_norm = nn.LayerNorm(dim)
+        self.ffn = nn.Sequential(
+            nn.Linear(dim, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, dim)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """x (B, N, D) -> (B, N, D) and weights (B, nh, N, N) taken before dropout."""
+        mixed, weights = self.attention(self.attention_norm(x))
+        x = x + self.dropout(mixed)
+        return x + self.dropout(self.ffn(self.ffn_norm(x))), weights
+
+
+class TransformerForecaster(Forecaster):
+    """Patch embedding, sinusoidal positions, pre-norm encoder blocks, a flatten head.
+
+    The window is padded at the end by repeating its last value `stride` times (as
+    PatchTST) and cut into N = (L + stride - patch_len)//stride + 1 patches; with
+    patch_len = stride = 1 there is no padding and every step is a token (N = L). In
+    channel-independent mode each target is a univariate series sharing all weights and
+    covariates are not used; otherwise a token holds the patch of every channel.
+
+    Maps: the head's weight norms give how much forecast step h reads token n (imp, H x N),
+    so each step gets its own map; a token-to-token reduction R (rollout, or the last
+    layer's mean over heads) becomes imp @ R over tokens, then is spread over input steps.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__(cfg)
+        L, P, S, D = cfg.lookback, cfg.patch_len, cfg.stride, cfg.d_model
+        self.padding = 0 if P == S == 1 else S
+        self.n_tokens = (L + self.padding - P) // S + 1
+        spans = [(n * S, n * S + P) for n in range(self.n_tokens)]
+        self.token_spans = [(min(start, L - 1), min(stop, L)) for start, stop in spans]
+        self.reduction = "rollout"
+        # token -> step spreading, padding credited to step L-1; rebuilt from cfg, not saved
+        self.register_buffer("spread", spread_matrix(spans, L), persistent=False)
+        self.register_buffer("positions", sinusoidal_encoding(self.n_tokens, D), persistent=False)
+        self.embedding = nn.Linear(self.n_in * P, D)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(
+            EncoderBlock(D, cfg.n_heads, cfg.d_ff, cfg.dropout) for _ in range(cfg.n_layers)
+        )
+        self.norm = nn.LayerNorm(D)
+        self.head = nn.Linear(self.n_tokens * D, cfg.horizon * self.n_out)
+
+    def _forecast(self, x: Tensor, return_attention: bool) -> Forecast:
+        B = x.shape[0]
+        z = self.dropout(self.embedding(self._patch(x)) + self.positions)  # (B, N, D)
+        maps = []
+        for block in self.blocks:
+            z, weights = block(z)
+            maps.append(weights)
+        z = self.norm(z).flatten(1)  # (B, N, D) -> (B, N·D)
+        prediction = self.head(self.dropout(z)).view(B, self.cfg.horizon, self.n_out)
+        if not return_attention:
+            return Forecast(prediction)
+        token_maps = torch.stack(maps, dim=1)  # (B, layers, heads, N, N)
+        alternatives = {
+            "last_layer_mean": self._to_steps(mean_over_heads(token_maps[:, -1])),
+            "rollout": self._to_steps(attention_rollout(token_maps)),
+        }
+        return Forecast(prediction, alternatives["rollout"], alternatives, token_maps)
+
+    def _patch(self, x: Tensor) -> Tensor:
+        """x (B, L, C) -> patches (B, N, C·P), the channels of one patch side by side."""
+        x = x.transpose(1, 2)  # (B, C, L)
+        if self.padding:
+            x = torch.cat([x, x[..., -1:].expand(-1, -1, self.padding)], dim=-1)
+        patches = x.unfold(-1, self.cfg.patch_len, self.cfg.stride)  # (B, C, N, P)
+        return patches.transpose(1, 2).flatten(2)
+
+    def _to_steps(self, reduced: Tensor) -> Tensor:
+        """Token-to-token map (B, N, N) -> per-forecast-step map over input steps (B, H, L)."""
+        return self._step_importance() @ reduced @ self.spread
+
+    def _step_importance(self) -> Tensor:
+        """(H, N): share of forecast step h's head weights that read token n.
+
+        The head's weight (H·n_out, N·D) is viewed as (H, n_out, N, D); the L2 norm over D
+        says how strongly each output reads each token, normalised over the N tokens.
+        """
+        H, D = self.cfg.horizon, self.cfg.d_model
+        weight = self.head.weight.view(H, self.n_out, self.n_tokens, D)
+        importance = weight.norm(dim=-1).mean(dim=1)  # (H, N)
+        return importance / importance.sum(dim=-1, keepdim=True)
