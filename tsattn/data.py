@@ -22,7 +22,6 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
-from sklearn.preprocessing import StandardScaler
 
 from tsattn.errors import CheckpointError, DataError, UsageError
 
@@ -31,6 +30,7 @@ TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds")
 _SEPARATORS = (",", ";", "\t")
 _F32_MAX = float(np.finfo(np.float32).max)
 _DAY_NS = 86_400 * 10**9
+_TRAIN_SHARE, _VAL_SHARE = 0.7, 0.8  # default ends of the training and validation parts
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +47,7 @@ class Frame:
     time_col: str | None
     freq: str | None  # pandas offset alias ("h", "15min", "D"); None if unknown
     warnings: tuple[str, ...]  # for people: irregular spacing, repaired cells, ignored columns
+    header: tuple[str, ...] = ()  # every column name of the file, in file order
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -69,22 +70,23 @@ class _Table:
     name: str
     text: str
     sep: str
+    has_header: bool = True
 
     def where(self, row: int) -> str:
         """Describe 0-based data row `row` as the 1-based data row and the file line."""
-        return f"row {row + 1} (file line {_file_line(self.text, row)})"
+        return f"row {row + 1} (file line {_file_line(self.text, row, self.has_header)})"
 
 
-def _file_line(text: str, row: int) -> int:
+def _file_line(text: str, row: int, has_header: bool = True) -> int:
     # Slow on purpose (a Python loop), so it only runs once an error is certain. pandas skips
-    # blank lines, so they are skipped here too; the first non-blank line is the header.
-    seen = -2
+    # blank lines, so they are skipped here too; the first non-blank line may be the header.
+    seen = -1 - has_header
     for lineno, line in enumerate(text.split("\n"), start=1):
         if line.strip():
             seen += 1
             if seen == row:
                 return lineno
-    return row + 2
+    return row + 1 + has_header
 
 
 def _read_text(source: Path | TextIO) -> tuple[str, str]:
@@ -132,24 +134,44 @@ def _detect_sep(header: str) -> str:
     return _SEPARATORS[int(np.argmax(counts))] if max(counts) else ","
 
 
-def _header_names(header: str, sep: str, name: str) -> list[str]:
-    """Column names as written, rejecting repeats (pandas would silently rename them)."""
+def _header_names(header: str, sep: str, name: str,
+                  names: Sequence[str] | None) -> tuple[list[str], bool]:
+    """(column names, whether the first line is a header) for the first line of the file.
+
+    Without `names` a first line that looks like data is an error. With `names` (the
+    columns a model was trained on) it is taken as the first data row when it looks like
+    data, or when it has exactly len(names) fields and none of them is one of the names
+    (data with a text column); otherwise it is a header, to be checked like any other.
+    """
     try:
-        names = [n.strip() for n in next(csv.reader([header], delimiter=sep))]
+        fields = [n.strip() for n in next(csv.reader([header], delimiter=sep))]
     except (csv.Error, StopIteration) as exc:
         raise DataError(f"cannot read the header line of {name} ({exc}); "
                         "check its quotes and separators") from exc
+    looks_like_data = any(fields) and all(
+        not f or _is_number(f) or _is_time(f) for f in fields)
+    if names is not None:
+        names = [str(n) for n in names]
+        foreign = not set(fields) & set(names)
+        if looks_like_data and len(fields) != len(names):
+            raise DataError(
+                f"the first line of {name} looks like data, not a header, but has "
+                f"{len(fields)} fields where {len(names)} columns are expected "
+                f"({', '.join(names)}); give rows with exactly those columns, or a header "
+                "line naming them")
+        if looks_like_data or (foreign and len(fields) == len(names)):
+            return names, False
+    elif looks_like_data:
+        raise DataError(f"the first line of {name} looks like data, not a header; "
+                        "add a header line naming the columns (when piping the end of a "
+                        "file, keep its header: `(head -n 1 f.csv; tail -n 400 f.csv)`)")
     seen: set[str] = set()
-    for col in names:
+    for col in fields:
         if col and col in seen:
             raise DataError(f"column name {col!r} appears twice in the header of {name}; "
                             "rename one of them")
         seen.add(col)
-    if names and all(_is_number(n) or _is_time(n) for n in names):
-        raise DataError(f"the first line of {name} looks like data, not a header; "
-                        "add a header line naming the columns (when piping the end of a "
-                        "file, keep its header: `(head -n 1 f.csv; tail -n 400 f.csv)`)")
-    return names
+    return fields, True
 
 
 def _is_number(text: str) -> bool:
@@ -172,32 +194,38 @@ def _is_time(text: str) -> bool:
     return True
 
 
-def _parse_csv(text: str, name: str) -> _Table:
+def _parse_csv(text: str, name: str, names: Sequence[str] | None = None) -> _Table:
     """Parse with pandas' C parser; a `;` file may use decimal commas, tried only if needed."""
-    header = next(line for line in text.split("\n") if line.strip())
-    sep = _detect_sep(header)
-    names = _header_names(header, sep, name)
-    df = _read_csv(text, sep, name, len(names), ".")
+    first = next(line for line in text.split("\n") if line.strip())
+    sep = _detect_sep(first)
+    columns, has_header = _header_names(first, sep, name, names)
+    given = None if has_header else columns
+    df = _read_csv(text, sep, name, len(columns), ".", given)
     if sep == ";" and _n_numeric(df) < df.shape[1]:
-        alt = _read_csv(text, sep, name, len(names), ",")
+        alt = _read_csv(text, sep, name, len(columns), ",", given)
         if _n_numeric(alt) > _n_numeric(df):
             df = alt
     if len(df) == 0:
         raise DataError(f"{name} has a header but no data rows; give a CSV with data")
     df.columns = [str(c).strip() for c in df.columns]
-    return _Table(df=df, name=name, text=text, sep=sep)
+    return _Table(df=df, name=name, text=text, sep=sep, has_header=has_header)
 
 
-def _read_csv(text: str, sep: str, name: str, n_fields: int, decimal: str) -> pd.DataFrame:
+def _read_csv(text: str, sep: str, name: str, n_fields: int, decimal: str,
+              names: list[str] | None = None) -> pd.DataFrame:
+    """`names` given: the text has no header line and these are its columns."""
+    extra: dict[str, Any] = {} if names is None else {
+        "header": None, "names": names, "index_col": False}
+    whose = "the header's" if names is None else "the expected"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal, engine="c",
-                               skipinitialspace=True, low_memory=False)
+                               skipinitialspace=True, low_memory=False, **extra)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{name} is not a well-formed CSV ({detail}); "
-                        f"make every line have the header's {n_fields} fields") from exc
+                        f"make every line have {whose} {n_fields} fields") from exc
 
 
 def _n_numeric(df: pd.DataFrame) -> int:
@@ -212,13 +240,18 @@ def _is_numeric_dtype(col: pd.Series) -> bool:
 # The time column
 
 
-def _find_time_col(table: _Table, time_col: str | None) -> str | None:
-    """The asked-for column, else one named like a time, else a first column of datetimes."""
+def _find_time_col(table: _Table, time_col: str | None, for_model: bool = False) -> str | None:
+    """The asked-for column, else one named like a time, else a first column of datetimes.
+
+    `for_model`: the name comes from a trained model (predict), not from --time-col.
+    """
     cols = list(table.df.columns)
     if time_col is not None:
         if time_col not in cols:
+            fix = ("give history with the time column the model was trained on" if for_model
+                   else "pass one of them as --time-col")
             raise DataError(f"time column {time_col!r} not found; columns are: "
-                            f"{', '.join(cols)}; pass one of them as --time-col")
+                            f"{', '.join(cols)}; {fix}")
         return time_col
     for col in cols:
         if col.lower() in TIME_NAMES:
@@ -248,7 +281,11 @@ def _to_datetime(values: pd.Series, fmt: str | None = None) -> pd.Series:
             parsed = pd.to_datetime(values, errors="coerce", utc=True, format=fmt)
         except (ValueError, TypeError, OverflowError):
             return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    return parsed.dt.tz_localize(None)
+    parsed = parsed.dt.tz_localize(None)
+    # pandas may keep seconds for years nanoseconds cannot hold (e.g. "-1"); those are not
+    # usable times, and leaving them in another unit breaks every later fillna/compare.
+    inside = (parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max)
+    return parsed.where(inside).dt.as_unit("ns")
 
 
 def _number_text(value: float) -> Any:
@@ -270,8 +307,8 @@ def _time_index(table: _Table, col: str) -> pd.DatetimeIndex:
             raise DataError(f"missing timestamp in time column {col!r} at {table.where(row)}; "
                             "fill it in or remove the row")
         raise DataError(f"unparseable timestamp {str(raw.iloc[row])!r} in time column {col!r} "
-                        f"at {table.where(row)}; write times like 2016-07-01 00:00:00 "
-                        "(or rename the column if it holds no times)")
+                        f"at {table.where(row)}; write times like 2016-07-01 00:00:00, "
+                        "in the years 1678-2261 (or rename the column if it holds no times)")
     try:
         index = pd.DatetimeIndex(parsed).as_unit("ns")
     except (ValueError, OverflowError) as exc:
@@ -388,6 +425,13 @@ def _classify_text(cols: _Columns, name: str, col: pd.Series) -> None:
 def _select(table: _Table, cols: _Columns, time_col: str | None, targets: Sequence[str],
             covariates: Sequence[str] | None) -> tuple[list[str], list[str]]:
     """Targets (default: every numeric column) then covariates (default: the rest)."""
+    if covariates is not None:  # the columns of a trained model: all must be there
+        trained = [*targets, *covariates]
+        missing = [c for c in trained if c not in table.df.columns]
+        if missing:
+            raise DataError(f"column(s) {', '.join(map(repr, missing))} not found; the file has "
+                            f"columns: {', '.join(table.df.columns)}; give history with the "
+                            f"columns the model was trained on: {', '.join(trained)}")
     if not cols.usable:
         raise DataError(f"{table.name} has no numeric column; a forecast needs at least one "
                         "column of numbers")
@@ -410,11 +454,6 @@ def _covariates(table: _Table, cols: _Columns, time_col: str | None, targets: Se
                 covariates: Sequence[str] | None) -> list[str]:
     if covariates is None:
         return [c for c in cols.usable if c not in targets] if targets else []
-    missing = [c for c in covariates if c not in table.df.columns]
-    if missing:
-        raise DataError(f"covariate column(s) {', '.join(map(repr, missing))} not found; the "
-                        f"file has columns: {', '.join(table.df.columns)}; give a file with the "
-                        "columns the model was trained on")
     for name in covariates:
         _check_wanted(table, cols, time_col, name)
     return list(covariates)
@@ -497,19 +536,22 @@ def _repair(table: _Table, values: np.ndarray, bad: np.ndarray, used: list[str],
 
 def read_frame(source: Path | TextIO, *, time_col: str | None = None,
                targets: Sequence[str] = (), covariates: Sequence[str] | None = None,
-               fill: str = "none") -> Frame:
+               fill: str = "none", names: Sequence[str] | None = None) -> Frame:
     """Read a CSV into a validated `Frame`, targets first then covariates.
 
     `targets` empty means every numeric column (not listed in `covariates`) is a target.
     `covariates` None means every numeric column that is not a target (none when `targets`
     is empty); a list (predict passes the training columns) means exactly those columns.
     `fill` is "none" (missing cells are an error), "ffill" or "interpolate".
+    `names` are the column names to use when the first line is data rather than a header
+    (`tail -n 400 f.csv | tsattn predict ...`; predict passes the training file's header);
+    without them such a first line is an error.
     """
     if fill not in FILL_METHODS:
         raise UsageError(f"unknown --fill {fill!r}; choose one of: {', '.join(FILL_METHODS)}")
     text, name = _read_text(source)
-    table = _parse_csv(text, name)
-    time_col = _find_time_col(table, time_col)
+    table = _parse_csv(text, name, names)
+    time_col = _find_time_col(table, time_col, for_model=covariates is not None)
     index, freq, notes = None, None, []
     if time_col is not None:
         index = _time_index(table, time_col)
@@ -525,6 +567,7 @@ def read_frame(source: Path | TextIO, *, time_col: str | None = None,
         time_col=time_col,
         freq=freq,
         warnings=tuple(notes + _ignored_note(cols, tgts + covs) + repaired),
+        header=tuple(table.df.columns),
     )
 
 
@@ -577,13 +620,37 @@ def split_rows(frame: Frame, train_end: str | None, val_end: str | None) -> tupl
     Defaults are 70% and 80% of the rows (floored), the 70/10/20 protocol for most data.
     """
     n = len(frame.values)
-    a = int(0.7 * n) if train_end is None else resolve_row(frame, train_end, "--train-end")
-    b = int(0.8 * n) if val_end is None else resolve_row(frame, val_end, "--val-end")
+    a = int(_TRAIN_SHARE * n) if train_end is None else resolve_row(frame, train_end,
+                                                                    "--train-end")
+    b = int(_VAL_SHARE * n) if val_end is None else resolve_row(frame, val_end, "--val-end")
     if not 0 < a < b <= n:
         raise UsageError(f"--train-end {train_end or 'default'} (row {a}) and --val-end "
                          f"{val_end or 'default'} (row {b}) must satisfy 0 < train end < "
                          f"val end <= {n} rows; move them apart or use more data")
     return a, b
+
+
+def require_split_rows(n_rows: int, lookback: int, horizon: int) -> None:
+    """Fail with the number of rows needed when the default split leaves a part too short.
+
+    The default split needs lookback + horizon training rows and `horizon` validation rows;
+    because parts are floored, the count named is the least from which every size works.
+    """
+    def fits(n: int) -> bool:
+        a, b = int(_TRAIN_SHARE * n), int(_VAL_SHARE * n)
+        return a >= lookback + horizon and b - a >= max(horizon, 1)
+
+    if fits(n_rows):
+        return
+    # Beyond this size both parts are surely long enough: 0.7n - 1 >= L + H, 0.1n - 1 >= H.
+    bound = int(max((lookback + horizon + 1) / _TRAIN_SHARE,
+                    (max(horizon, 1) + 1) / (_VAL_SHARE - _TRAIN_SHARE))) + 2
+    needed = next(n + 1 for n in range(bound, 0, -1) if not fits(n))
+    noun = "row" if n_rows == 1 else "rows"
+    raise DataError(f"the data has {n_rows} {noun} but lookback {lookback} + horizon {horizon} "
+                    f"with the default 70/10/20 split needs at least {needed} rows; use a "
+                    "shorter --lookback/--horizon, more data, or place --train-end/--val-end "
+                    "yourself")
 
 
 def require_rows(n_rows: int, lookback: int, horizon: int, what: str) -> None:
@@ -644,6 +711,9 @@ class Scaler:
 
 def fit_scaler(train_values: np.ndarray) -> Scaler:
     """Fit sklearn's StandardScaler (population std; constant channels get scale 1)."""
+    # Imported here: sklearn pulls in scipy (~1 s), which reading and predicting never need.
+    from sklearn.preprocessing import StandardScaler
+
     values = np.asarray(train_values, dtype=np.float64)
     if values.ndim != 2 or len(values) == 0:
         raise DataError("the training part is empty; move --train-end later or use more data")

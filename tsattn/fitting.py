@@ -22,7 +22,15 @@ from torch import Tensor, nn
 from tsattn import __version__
 from tsattn.checkpoint import load_resume, resume_path, save_checkpoint, save_resume
 from tsattn.config import RunConfig, from_dict, to_dict
-from tsattn.data import Frame, Scaler, fit_scaler, require_rows, split_rows, time_labels
+from tsattn.data import (
+    Frame,
+    Scaler,
+    fit_scaler,
+    require_rows,
+    require_split_rows,
+    split_rows,
+    time_labels,
+)
 from tsattn.errors import DataError, UsageError
 from tsattn.models import build_model
 from tsattn.training import (
@@ -56,6 +64,8 @@ def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
     inputs while every one of its targets lies in the validation part.
     """
     lookback, horizon = run.model.lookback, run.model.horizon
+    if run.data.train_end is None and run.data.val_end is None:
+        require_split_rows(len(frame.values), lookback, horizon)
     train_end, val_end = split_rows(frame, run.data.train_end, run.data.val_end)
     require_rows(train_end, lookback, horizon, "the training part")
     if val_end - train_end < horizon:
@@ -84,6 +94,7 @@ def model_metadata(frame: Frame, prep: Prepared, state: TrainState, seconds: flo
         "tsattn_version": __version__,
         "config": to_dict(prep.run),
         "columns": list(frame.columns),
+        "header": list(frame.header),  # every column of the file: reads headerless history
         "targets": list(frame.columns[: frame.n_targets]),
         "covariates": list(frame.columns[frame.n_targets :]),
         "time_col": frame.time_col,

@@ -72,10 +72,18 @@ def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
 
 
 def history_columns(loaded: LoadedModel) -> dict:
-    """The read_frame arguments that select the columns the model was trained on."""
+    """The read_frame arguments that select the columns the model was trained on.
+
+    `names` (the training file's header) lets history without a header line be read, as
+    `tail -n 400 f.csv | tsattn predict m -` gives; models saved before it was stored pass
+    None, and then a header is required.
+    """
     meta = loaded.meta
+    header = meta.get("header")
+    names = header if isinstance(header, list) and header and all(
+        isinstance(n, str) for n in header) else None
     return {"time_col": meta["time_col"], "targets": meta["targets"],
-            "covariates": meta["covariates"]}
+            "covariates": meta["covariates"], "names": names}
 
 
 def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
