@@ -150,6 +150,7 @@ def predict(
                          "give -o FILE or an --attention file")
     check_output(output)
     check_output(attention)
+    _check_model_file(model_file)
     from tsattn.cli.predict_view import run_predict
 
     run_predict(model_file, open_source(data), output=output, fmt=format, rolling=rolling,
@@ -172,10 +173,18 @@ def evaluate(
     quiet: opt.Quiet = False,
 ) -> None:
     """Score the model and the free baselines on the same windows."""
+    _check_model_file(model_file)
     from tsattn.cli.predict_view import run_evaluate
 
     run_evaluate(model_file, open_source(data), start=start, end=end, season=season,
                  json_out=json_out, fill=fill, device=device, quiet=quiet)
+
+
+def _check_model_file(model_file: Path) -> None:
+    """Refuse a missing, damaged or foreign model file from its header, before torch loads."""
+    from tsattn.checkpoint import read_metadata
+
+    read_metadata(model_file)
 
 
 @app.command()

@@ -6,27 +6,11 @@ import dataclasses
 from pathlib import Path
 from typing import Any, TextIO
 
+from tsattn.checkpoint import read_metadata, resume_path
 from tsattn.cli.render import ProgressObserver, console, key_value_table, warn
 from tsattn.config import RunConfig, validate_model
 from tsattn.data import read_frame
-from tsattn.errors import Interrupted, TrainingError
-from tsattn.fitting import fit
-
-
-class _Tracker:
-    """Remembers the last saved improvement, to say what survives an interruption."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.saved: tuple[int, float] | None = None
-
-    def on_batch(self, epoch: int, batch: int, n_batches: int, loss: Any) -> None:
-        self.inner.on_batch(epoch, batch, n_batches, loss)
-
-    def on_epoch(self, report: Any, state: Any) -> None:
-        if report.improved:
-            self.saved = (report.epoch, report.val_loss)
-        self.inner.on_epoch(report, state)
+from tsattn.errors import Interrupted, TrainingError, TsattnError
 
 
 class _Quiet:
@@ -45,28 +29,55 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
         warn(frame.warnings)
     validate_model(dataclasses.replace(run.model, n_channels=len(frame.columns),
                                        n_targets=frame.n_targets))
-    inner = _Quiet() if quiet else ProgressObserver(run.train.epochs)
-    tracker = _Tracker(inner)
+    from tsattn.fitting import fit  # torch: imported only once the data is known to be good
+
+    observer = _Quiet() if quiet else ProgressObserver(run.train.epochs)
+    before = _identity(model_path)
     try:
         if quiet:
-            state, meta = fit(frame, run, tracker, model_path, resume)
+            state, meta = fit(frame, run, observer, model_path, resume)
         else:
-            with inner:
-                state, meta = fit(frame, run, tracker, model_path, resume)
+            with observer:
+                state, meta = fit(frame, run, observer, model_path, resume)
     except KeyboardInterrupt as exc:
-        raise Interrupted(_kept(tracker, model_path, "interrupted")) from exc
+        raise Interrupted(_kept(model_path, before, "interrupted", resumable=True)) from exc
     except TrainingError as exc:
-        raise TrainingError(f"{exc}; {_kept(tracker, model_path, 'stopped')}") from exc
+        # no --resume hint: the resumed run would take the same steps into the same NaN
+        raise TrainingError(f"{exc}; {_kept(model_path, before, 'stopped', False)}") from exc
     if not quiet:
         _summary(model_path, state, meta)
 
 
-def _kept(tracker: _Tracker, model_path: Path, what: str) -> str:
-    if tracker.saved is None:
-        return f"{what} before the first epoch ended; no model was saved"
-    epoch, val = tracker.saved
-    return (f"{what}; the best model so far (epoch {epoch}, validation MSE {val:.4f}) is in "
-            f"{str(model_path)!r}; continue with --resume -o {model_path}")
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """Tells whether a file was replaced: every save is a rename onto a new inode."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _kept(model_path: Path, before: tuple | None, what: str, resumable: bool) -> str:
+    """What survives on disk, and how to go on: for the one line the CLI prints.
+
+    Read from the file itself, not from progress reports: an interrupt can land between a
+    save and the report of it.
+    """
+    again = ""
+    if resumable and resume_path(model_path).exists():
+        again = f"; continue with --resume -o {model_path}"
+    where = str(model_path)
+    if _identity(model_path) not in (before, None):
+        try:
+            metrics = read_metadata(model_path)["metrics"]
+            saved = (f" (epoch {int(metrics['epochs_run'])}, validation MSE "
+                     f"{float(metrics['best_val_mse']):.4f})")
+        except (TsattnError, KeyError, TypeError, ValueError):
+            saved = ""
+        return f"{what}; the best model so far{saved} is in {where!r}{again}"
+    if before is not None:
+        return f"{what} before this run saved a model; {where!r} is unchanged{again}"
+    return f"{what} before the first epoch ended; no model was saved"
 
 
 def _summary(model_path: Path, state: Any, meta: dict) -> None:
