@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from tsattn.errors import CheckpointError
+from tsattn.config import RunConfig, from_dict, validate_model
+from tsattn.errors import CheckpointError, TsattnError
 from tsattn.files import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -74,6 +75,51 @@ def read_metadata(path: Path) -> dict[str, Any]:
         size = fh.seek(0, io.SEEK_END)
         fh.seek(0)
         return _check_header(path, fh, size, _MODEL)
+
+
+def check_model_meta(meta: dict[str, Any], path: Path) -> RunConfig:
+    """The run configuration of a model file, after checking every metadata field that
+    predict, evaluate and info read, so a damaged or hand-made file is a `CheckpointError`
+    (exit 4) and not a KeyError deep inside, nor an option error the user never made."""
+    def bad(what: str) -> CheckpointError:
+        return CheckpointError(f"model file {str(path)!r} has {what} in its metadata; "
+                               f"{_MODEL.corrupt_fix}")
+
+    def names(key: str, required: bool = True) -> list[str]:
+        value = meta.get(key)
+        if value is None and not required:
+            return []
+        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise bad(f"no list of column names as {key!r}")
+        return value
+
+    targets, covariates = names("targets"), names("covariates")
+    names("header", required=False)
+    for key in ("time_col", "freq", "last_time"):
+        if not isinstance(meta.get(key), (str, type(None))):
+            raise bad(f"a malformed {key!r}")
+    split = meta.get("split")
+    if not (isinstance(split, dict) and isinstance(split.get("val_end"), int)):
+        raise bad("no 'split'")
+    metrics = meta.get("metrics", {})
+    if not isinstance(metrics, dict):
+        raise bad("malformed 'metrics'")
+    if not isinstance(meta.get("config"), dict):
+        raise bad("no 'config'")
+    try:
+        run = from_dict(meta["config"])
+        validate_model(run.model)
+    except (TsattnError, TypeError, ValueError) as exc:
+        raise bad(f"an unusable 'config' ({exc})") from exc
+    if not targets or (run.model.n_targets, run.model.n_channels) != (
+            len(targets), len(targets) + len(covariates)):
+        raise bad("columns that do not match its 'config'")
+    scaler = meta.get("scaler")
+    if not (isinstance(scaler, dict) and all(
+            isinstance(scaler.get(k), list) and len(scaler[k]) == run.model.n_channels
+            for k in ("mean", "scale"))):
+        raise bad("scaler statistics that do not match its columns")
+    return run
 
 
 def save_resume(path: Path, tensors: dict[str, Tensor], state: dict[str, Any]) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tsattn.checkpoint import load_checkpoint
-from tsattn.config import RunConfig, from_dict
+from tsattn.checkpoint import check_model_meta, load_checkpoint
+from tsattn.config import RunConfig
 from tsattn.data import Frame, Scaler, future_labels, time_labels
 from tsattn.errors import CheckpointError, DataError
 from tsattn.models import build_model
@@ -57,8 +57,8 @@ class ForecastResult:
 def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
     """Rebuild the model from a file; shape mismatches mean a damaged or foreign file."""
     tensors, meta = load_checkpoint(path)
+    run = check_model_meta(meta, path)
     try:
-        run = from_dict(meta["config"])
         scaler = Scaler.from_dict(meta["scaler"])
         model = build_model(run.model)
         model.load_state_dict(tensors)

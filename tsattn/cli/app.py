@@ -182,9 +182,9 @@ def evaluate(
 
 def _check_model_file(model_file: Path) -> None:
     """Refuse a missing, damaged or foreign model file from its header, before torch loads."""
-    from tsattn.checkpoint import read_metadata
+    from tsattn.checkpoint import check_model_meta, read_metadata
 
-    read_metadata(model_file)
+    check_model_meta(read_metadata(model_file), model_file)
 
 
 @app.command()
@@ -192,14 +192,16 @@ def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
     """Show what a model file holds, without loading torch."""
     import json
 
-    from tsattn.checkpoint import read_metadata
+    from tsattn.checkpoint import check_model_meta, read_metadata
 
     meta = read_metadata(model_file)
+    run = check_model_meta(meta, model_file)
     if json_out:
         write_output(None, json.dumps(meta, indent=2) + "\n")
         return
-    run = from_dict(meta["config"])
     metrics = meta.get("metrics", {})
+    best = metrics.get("best_val_mse")
+    best = f"{best:.4f}" if isinstance(best, (int, float)) else "-"
     rows = [
         ("model", run.model.kind),
         ("targets", ", ".join(meta["targets"])),
@@ -207,7 +209,7 @@ def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
         ("time", f"{meta['time_col'] or 'row steps'}, freq {meta['freq'] or '-'}, "
                  f"last {meta['last_time'] or '-'}"),
         ("lookback / horizon", f"{run.model.lookback} / {run.model.horizon}"),
-        ("validation MSE", f"{metrics.get('best_val_mse', float('nan')):.4f} after "
+        ("validation MSE", f"{best} after "
                            f"{metrics.get('epochs_run', '?')} epochs"),
         ("tsattn version", str(meta.get("tsattn_version"))),
     ]
