@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,8 +152,32 @@ def _section(cls: type, values: dict[str, Any], name: str) -> Any:
         raise UsageError(
             f"unknown option(s) in [{name}]: {', '.join(unknown)}; known: {', '.join(known)}"
         )
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    hints = typing.get_type_hints(cls)
+    kwargs = {k: _typed(v, hints[k], k) for k, v in values.items()}
     return cls(**kwargs)
+
+
+def _typed(value: Any, hint: Any, name: str) -> Any:
+    """`value` as the field's plain type (a TOML list becomes a tuple), or a UsageError:
+    a wrong type would otherwise fail deep inside as a bare TypeError."""
+    flag = name.replace("_", "-")
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None and type(None) in allowed:
+        return None
+    if str in allowed and isinstance(value, str):
+        return value
+    if bool in allowed and isinstance(value, bool):
+        return value
+    if int in allowed and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if float in allowed and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)) and all(
+            isinstance(v, str) for v in value):
+        return tuple(value)
+    wanted = {int: "a whole number", float: "a number", bool: "true or false",
+              str: "a string"}.get(allowed[0], "a list of names")
+    raise UsageError(f"{flag} must be {wanted}, got {value!r}; fix its value")
 
 
 def load_toml(path: Path) -> dict[str, Any]:

@@ -70,7 +70,10 @@ def build_run(ctx: typer.Context, config_file: Path | None) -> RunConfig:
 
 
 def _split_names(values: Any) -> tuple[str, ...]:
-    items = [values] if isinstance(values, str) else list(values or [])
+    items = [values] if isinstance(values, str) else values or []
+    if not (isinstance(items, (list, tuple)) and all(isinstance(i, str) for i in items)):
+        raise UsageError(f"target must be a column name or a list of names, got {values!r}; "
+                         "fix its value")
     return tuple(name.strip() for item in items for name in item.split(",") if name.strip())
 
 

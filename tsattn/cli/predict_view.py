@@ -14,6 +14,7 @@ import numpy as np
 from tsattn.cli.render import attention_table, console, scores_table, warn
 from tsattn.cli.streams import write_output
 from tsattn.data import Frame, read_frame, resolve_row
+from tsattn.errors import UsageError
 from tsattn.explain import explain_rows, summarize_attention
 from tsattn.forecasting import (
     ForecastResult,
@@ -103,6 +104,10 @@ def run_evaluate(model_file: Path, source: Path | TextIO, *, start: str | None,
     loaded, frame = load_history(model_file, source, fill, device, quiet)
     first = resolve_row(frame, start, "--from") if start else loaded.meta["split"]["val_end"]
     stop = resolve_row(frame, end, "--to") if end else len(frame.values)
+    if not start and first + loaded.horizon > len(frame.values):
+        raise UsageError(f"evaluation starts by default where the model's validation part "
+                         f"ended, at row {first}, but the data has {len(frame.values)} rows; "
+                         "choose the first evaluated row with --from (a row or a timestamp)")
     result = evaluate(loaded, frame, first, stop, season)
     if json_out:
         write_output(None, json.dumps(result, default=_plain) + "\n")
