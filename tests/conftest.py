@@ -5,15 +5,28 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--lookback", "24", "--horizon", "6", "--epochs", "2", "--d-model", "16",
         "--n-heads", "2", "--d-ff", "32", "--patch-len", "4", "--stride", "4",
         "--batch-size", "64", "--quiet"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread() -> Iterator[None]:
+    """Run in-process trainings on one thread: the models in tests are tiny, so threads gain
+    nothing, and on a busy 2-core machine OpenMP threads spin-waiting for a core made an LSTM
+    training 50x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None,

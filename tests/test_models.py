@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -46,16 +45,6 @@ CASES = {
     "transformer-independent-targets": small("transformer", n_channels=3, n_targets=2),
 }
 REVIN_CASES = {name: cfg for name, cfg in CASES.items() if cfg.revin}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Run these tiny models on one thread: on a busy 2-core machine, OpenMP threads that
-    spin-wait for a core made the LSTM training 50x slower, and tiny ops gain nothing."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def window(cfg: ModelConfig, batch: int = 4) -> torch.Tensor:
