@@ -18,14 +18,22 @@ from rich.table import Table
 console = Console(stderr=True, highlight=False)
 
 
+def one_line(text: str) -> str:
+    """`text` with control characters escaped: a column name read from a file may hold a
+    newline (quoted in the CSV) or terminal escapes, and a message must stay one line."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+
+
 def warn(messages: tuple[str, ...] | list[str]) -> None:
     for message in messages:
-        console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+        console.print("[yellow]warning:[/] ", end="", soft_wrap=True)
+        console.print(one_line(message), markup=False, soft_wrap=True)
 
 
 def error_line(message: str) -> None:
-    """The single line a failing command leaves on stderr."""
-    console.print(f"error: {message}", markup=False, soft_wrap=True)
+    """The single line a failing command leaves on stderr (soft_wrap: never wrapped)."""
+    console.print(f"error: {one_line(message)}", markup=False, soft_wrap=True)
 
 
 class ProgressObserver:
