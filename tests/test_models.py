@@ -135,7 +135,9 @@ def test_gradients_reach_every_parameter(cfg: ModelConfig) -> None:
 def test_skipping_attention_keeps_the_prediction(cfg: ModelConfig) -> None:
     model = built(cfg).eval()
     full, bare = model(window(cfg)), model(window(cfg), return_attention=False)
-    torch.testing.assert_close(bare.prediction, full.prediction, rtol=0, atol=0)
+    # without weights the transformer uses the fused attention kernel: the same function
+    # summed in another order, so equal to float32 rounding rather than bit for bit
+    torch.testing.assert_close(bare.prediction, full.prediction, rtol=1e-5, atol=1e-5)
     assert bare.attention is None and bare.token_maps is None and not bare.alternatives
 
 

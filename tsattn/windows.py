@@ -37,15 +37,19 @@ class Windows:
         self.lookback = lookback
         self.horizon = horizon
         self.n_targets = n_targets
-        self._offsets = torch.arange(lookback + horizon, device=series.device)
+        # (N-L-H+1, L+H, C) view of every window, no copy; a batch is one index_select
+        size = lookback + horizon
+        if len(series) >= size:
+            self._view = series.unfold(0, size, 1).transpose(1, 2)
+        else:
+            self._view = series.new_empty((0, size, series.shape[1]))
 
     def __len__(self) -> int:
         return int(self.starts.numel())
 
     def batch(self, index: Tensor) -> tuple[Tensor, Tensor]:
         """Gather windows `index` as inputs (B, L, C) and targets (B, H, T)."""
-        rows = self.starts[index].unsqueeze(1) + self._offsets  # (B, L+H)
-        block = self.series[rows]  # (B, L+H, C)
+        block = self._view.index_select(0, self.starts[index])  # (B, L+H, C)
         return block[:, : self.lookback], block[:, self.lookback :, : self.n_targets]
 
     def batches(

@@ -66,21 +66,25 @@ def _summary(loaded: LoadedModel, result: ForecastResult, top_k: int) -> dict:
     )
 
 
-def _fmt(value: float) -> str:
-    return format(float(value), ".7g")
-
-
 def forecast_csv(result: ForecastResult, time_header: str, rolling: bool) -> str:
-    """Wide CSV (time, targets...) for one origin; long (origin, time, step, ...) if rolling."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    """Wide CSV (time, targets...) for one origin; long (origin, time, step, ...) if rolling.
+
+    Values are formatted one row at a time (7 significant digits, float32's precision):
+    a rolling forecast over a year of hourly data is hundreds of thousands of rows.
+    """
+    header = io.StringIO()
     lead = ["origin", time_header, "step"] if rolling else [time_header]
-    writer.writerow(lead + result.targets)
+    csv.writer(header, lineterminator="\n").writerow(lead + result.targets)
+    n_origins, horizon, n_targets = result.values.shape
+    row_format = ",".join(["%.7g"] * n_targets)
+    values = [row_format % tuple(row) for row in
+              result.values.reshape(n_origins * horizon, n_targets).tolist()]
+    lines = []
     for o, origin in enumerate(result.origins):
         for h, when in enumerate(result.forecast_times[o]):
-            lead = [origin, when, h + 1] if rolling else [when]
-            writer.writerow(lead + [_fmt(v) for v in result.values[o, h]])
-    return buffer.getvalue()
+            prefix = f"{origin},{when},{h + 1}," if rolling else f"{when},"
+            lines.append(prefix + values[o * horizon + h])
+    return header.getvalue() + "\n".join(lines) + "\n"
 
 
 def forecast_json(result: ForecastResult, time_header: str, summary: dict | None) -> str:

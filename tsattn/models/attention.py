@@ -103,8 +103,9 @@ class MultiHeadSelfAttention(nn.Module):
     """Multi-head self-attention written out, so its weights can be returned.
 
     PyTorch's fused kernels (`F.scaled_dot_product_attention`, or `nn.MultiheadAttention`
-    as the encoder layer calls it) never materialise the weights; here softmax(QKᵀ/√d) is
-    computed explicitly and returned before dropout.
+    as the encoder layer calls it) never materialise the weights. When they are asked for,
+    softmax(QKᵀ/√d) is computed explicitly and returned before dropout; when they are not
+    (every training step), the fused kernel computes the same function much faster.
     """
 
     def __init__(self, dim: int, n_heads: int, dropout: float) -> None:
@@ -115,13 +116,18 @@ class MultiHeadSelfAttention(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """x (B, N, D) -> output (B, N, D) and weights (B, nh, N, N), rows summing to 1."""
+    def forward(self, x: Tensor, need_weights: bool = True) -> tuple[Tensor, Tensor | None]:
+        """x (B, N, D) -> output (B, N, D) and weights (B, nh, N, N) or None."""
         B, N, D = x.shape
         # (B, N, 3D) -> (3, B, nh, N, hd)
         q, k, v = self.qkv(x).view(B, N, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
-        weights = self.score(q, k)  # (B, nh, N, N)
-        mixed = self.dropout(weights) @ v  # (B, nh, N, hd)
+        if need_weights:
+            weights = self.score(q, k)  # (B, nh, N, N)
+            mixed = self.dropout(weights) @ v  # (B, nh, N, hd)
+        else:
+            weights = None
+            p = self.dropout.p if self.training else 0.0
+            mixed = nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=p)
         return self.out(mixed.transpose(1, 2).reshape(B, N, D)), weights
 
 

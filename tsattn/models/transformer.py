@@ -26,16 +26,18 @@ class EncoderBlock(nn.Module):
     def __init__(self, dim: int, n_heads: int, d_ff: int, dropout: float) -> None:
         super().__init__()
         self.attention_norm = nn.LayerNorm(dim)
-        self.attention = MultiHeadSelfAttention(dim, n_heads, dropout)
+        # no dropout on the attention weights (PatchTST's default): it lets training use the
+        # fused attention kernel, and on a CPU it was the costliest op of a training step
+        self.attention = MultiHeadSelfAttention(dim, n_heads, dropout=0.0)
         self.ffn_norm = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(
             nn.Linear(dim, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, dim)
         )
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, need_weights: bool = True) -> tuple[Tensor, Tensor | None]:
         """x (B, N, D) -> (B, N, D) and weights (B, nh, N, N) taken before dropout."""
-        mixed, weights = self.attention(self.attention_norm(x))
+        mixed, weights = self.attention(self.attention_norm(x), need_weights)
         x = x + self.dropout(mixed)
         return x + self.dropout(self.ffn(self.ffn_norm(x))), weights
 
@@ -78,7 +80,7 @@ class TransformerForecaster(Forecaster):
         z = self.dropout(self.embedding(self._patch(x)) + self.positions)  # (B, N, D)
         maps = []
         for block in self.blocks:
-            z, weights = block(z)
+            z, weights = block(z, return_attention)
             maps.append(weights)
         z = self.norm(z).flatten(1)  # (B, N, D) -> (B, N·D)
         prediction = self.head(self.dropout(z)).view(B, self.cfg.horizon, self.n_out)
