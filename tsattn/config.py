@@ -45,11 +45,11 @@ class ModelConfig:
     horizon: int = 96
     n_channels: int = 1
     n_targets: int = 1
-    d_model: int = 64
+    d_model: int = 32
     n_heads: int = 4
     n_layers: int = 2
-    d_ff: int = 128
-    dropout: float = 0.1
+    d_ff: int = 64
+    dropout: float = 0.2
     revin: bool = True
     channel_independent: bool = True
     patch_len: int = 16
@@ -62,12 +62,12 @@ class ModelConfig:
 class TrainConfig:
     """The optimisation loop's settings."""
 
-    epochs: int = 20
+    epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 1e-4
     clip: float = 1.0
-    patience: int = 5
+    patience: int = 3
     seed: int = 0
     device: str = "auto"
     compile: bool = False
