@@ -138,3 +138,28 @@ def test_bad_input_is_one_error_line(hourly_csv: Path, tmp_path: Path):
     assert done.stderr.count("error:") == 1 and "Traceback" not in done.stderr
     assert "'nope'" in done.stderr and "load" in done.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_explain_shows_times_and_values(tiny_model: Path, hourly_csv: Path):
+    done = run_cli("explain", str(tiny_model), str(hourly_csv), "--step", "2", "--top-k", "3")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert "most attended inputs" in done.stderr
+    assert "load=" in done.stderr and "2024-01-25" in done.stderr
+
+
+def test_explain_rejects_a_step_beyond_the_horizon(tiny_model: Path, hourly_csv: Path):
+    done = run_cli("explain", str(tiny_model), str(hourly_csv), "--step", "7")
+    assert done.returncode == 2
+    assert done.stderr.count("error:") == 1 and "between 1 and 6" in done.stderr
+
+
+def test_plots_are_png_files(tiny_model: Path, hourly_csv: Path, tmp_path: Path):
+    forecast_png, layers_png = tmp_path / "fc.png", tmp_path / "layers.png"
+    done = run_cli("predict", str(tiny_model), str(hourly_csv), "--plot", str(forecast_png))
+    assert done.returncode == 0, done.stderr
+    assert len(parse_csv(done.stdout)) == 7
+    done = run_cli("explain", str(tiny_model), str(hourly_csv), "--plot", str(layers_png))
+    assert done.returncode == 0, done.stderr
+    for png in (forecast_png, layers_png):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

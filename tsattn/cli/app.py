@@ -140,7 +140,8 @@ def predict(
     attention: str | None = typer.Option(None, "--attention",
                                          help="Write the attention summary JSON here."),
     explain: bool = typer.Option(False, help="Show the most attended inputs on stderr."),
-    top_k: int = typer.Option(5, min=1, help="Inputs listed per forecast step."),
+    top_k: opt.TopK = 5,
+    plot: opt.Plot = None,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
     quiet: opt.Quiet = False,
@@ -151,14 +152,33 @@ def predict(
     if attention == "-" and output in (None, "-"):
         raise UsageError("--attention - and the forecast would both go to stdout; "
                          "give -o FILE or an --attention file")
-    check_output(output)
-    check_output(attention)
+    for path in (output, attention, plot):
+        check_output(None if path is None else str(path))
     _check_model_file(model_file)
     from tsattn.cli.predict_view import run_predict
 
     run_predict(model_file, open_source(data), output=output, fmt=format, rolling=rolling,
-                attention_path=attention, explain=explain, top_k=top_k, fill=fill,
-                device=device, quiet=quiet)
+                attention_path=attention, explain=explain, top_k=top_k, plot=plot,
+                fill=fill, device=device, quiet=quiet)
+
+
+@app.command()
+def explain(
+    model_file: opt.ModelArg,
+    data: opt.DataArg,
+    step: list[int] = typer.Option([], "--step", help="Forecast step to show (repeat; "  # noqa: B008
+                                   "default: first, middle, last).", show_default=False),
+    top_k: opt.TopK = 5,
+    plot: opt.Plot = None,
+    fill: opt.Fill = opt.DEFAULT_DATA.fill,
+    device: opt.Device = "cpu",
+) -> None:
+    """Show which inputs the last forecast attended to, with their times and values."""
+    check_output(None if plot is None else str(plot))
+    from tsattn.cli.predict_view import run_explain
+
+    run_explain(model_file, open_source(data), steps=step or None, top_k=top_k, plot=plot,
+                fill=fill, device=device, quiet=False)
 
 
 @app.command()

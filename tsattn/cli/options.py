@@ -60,3 +60,5 @@ ConfigFile = Annotated[Path | None, typer.Option(
 Output = Annotated[str | None, typer.Option("--output", "-o", help="Output path; - for stdout.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or tables on stderr.")]
 Json = Annotated[bool, typer.Option("--json", help="Write JSON to stdout.")]
+TopK = Annotated[int, typer.Option(min=1, help="Inputs listed per forecast step.")]
+Plot = Annotated[Path | None, typer.Option(help="Write a PNG picture here (needs matplotlib).")]

@@ -37,10 +37,14 @@ def load_history(model_file: Path, source: Path | TextIO, fill: str, device: str
 
 def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, fmt: str,
                 rolling: bool, attention_path: str | None, explain: bool, top_k: int,
-                fill: str, device: str, quiet: bool) -> None:
+                plot: Path | None, fill: str, device: str, quiet: bool) -> None:
+    if plot is not None:
+        from tsattn.plotting import require_matplotlib
+
+        require_matplotlib()
     loaded, frame = load_history(model_file, source, fill, device, quiet)
     show_table = explain or (sys.stderr.isatty() and not quiet)
-    need_attention = bool(attention_path) or show_table or fmt == "json"
+    need_attention = bool(attention_path) or show_table or fmt == "json" or plot is not None
     result = predict(loaded, frame, rolling=rolling, with_attention=need_attention)
     summary = _summary(loaded, result, top_k) if need_attention else None
     time_header = loaded.meta["time_col"] or "step"
@@ -51,9 +55,66 @@ def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, 
     write_output(output, text)
     if attention_path:
         write_output(attention_path, json.dumps(summary) + "\n")
+    if plot is not None:
+        plot_last_forecast(plot, loaded, frame, result)
     if show_table and summary is not None:
         targets = ", ".join(result.targets)
         attention_table(explain_rows(summary, origin=len(result.origins) - 1), targets)
+
+
+def plot_last_forecast(path: Path, loaded: LoadedModel, frame: Frame,
+                       result: ForecastResult) -> None:
+    """History, forecast and attention map of the last origin, in the data's units."""
+    from tsattn.plotting import plot_forecast
+
+    n_targets = len(result.targets)
+    plot_forecast(
+        path, targets=result.targets, history_times=result.input_times[-1],
+        history=frame.values[-loaded.lookback :, :n_targets],
+        forecast_times=result.forecast_times[-1], forecast=result.values[-1],
+        attention=result.attention[-1],
+        title=f"{loaded.run.model.kind} forecast from {result.origins[-1]} "
+              f"(attention: {loaded.model.reduction})",
+    )
+
+
+def run_explain(model_file: Path, source: Path | TextIO, *, steps: list[int] | None,
+                top_k: int, plot: Path | None, fill: str, device: str, quiet: bool) -> None:
+    """The most attended inputs of the last forecast, with their values, as a table."""
+    if plot is not None:
+        from tsattn.plotting import require_matplotlib
+
+        require_matplotlib()
+    loaded, frame = load_history(model_file, source, fill, device, quiet)
+    result = predict(loaded, frame)
+    lookback = loaded.lookback
+    summary = summarize_attention(
+        result.attention, result.input_times, result.forecast_times, top_k=top_k,
+        model=loaded.run.model.kind, reduction=loaded.model.reduction,
+        alternatives=result.alternatives or None, token_spans=loaded.model.token_spans,
+        values=frame.values[None, -lookback:], columns=list(frame.columns),
+        include_weights=False,
+    )
+    try:
+        rows = explain_rows(summary, origin=0, steps=steps)
+    except ValueError as exc:
+        raise UsageError(f"--step must be between 1 and {loaded.horizon} ({exc})") from exc
+    attention_table(rows, f"{loaded.model.reduction}, values of the inputs shown")
+    if plot is not None:
+        _plot_explain(plot, loaded, frame, result)
+
+
+def _plot_explain(path: Path, loaded: LoadedModel, frame: Frame, result: ForecastResult) -> None:
+    """Per layer and head token maps for the transformer; the step map for the LSTM."""
+    from tsattn.plotting import plot_attention_layers, token_labels
+
+    if result.last_token_maps is None:
+        plot_last_forecast(path, loaded, frame, result)
+        return
+    labels = token_labels(loaded.model.token_spans, result.input_times[-1])
+    plot_attention_layers(path, token_maps=result.last_token_maps, token_labels=labels,
+                          title=f"attention per layer and head, forecast from "
+                                f"{result.origins[-1]}")
 
 
 def _summary(loaded: LoadedModel, result: ForecastResult, top_k: int) -> dict:

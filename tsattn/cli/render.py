@@ -97,12 +97,19 @@ def scores_table(result: dict) -> None:
     console.print(table)
 
 
+def _top_entry(top: dict) -> str:
+    values = top.get("values")
+    shown = "" if not values else " (" + ", ".join(
+        f"{k}={'-' if v is None else format(v, '.4g')}" for k, v in values.items()) + ")"
+    return f"{top['time']}: {top['weight']:.3f}{shown}"
+
+
 def attention_table(rows: list[dict], target_note: str) -> None:
     """The most attended inputs for a few forecast steps."""
     table = Table(title=f"most attended inputs ({target_note})", title_justify="left")
     for column in ("step", "forecast time", "top inputs (time: weight)", "entropy/uniform"):
         table.add_column(column)
     for row in rows:
-        tops = ", ".join(f"{t['time']}: {t['weight']:.3f}" for t in row["top"])
+        tops = "\n".join(_top_entry(t) for t in row["top"])
         table.add_row(str(row["step"]), str(row["time"]), tops, f"{row['entropy_ratio']:.2f}")
     console.print(table)
