@@ -268,8 +268,9 @@ def test_attention_rollout_by_hand() -> None:
     torch.testing.assert_close(attention_rollout(maps), expected)
 
 
-def test_tokens_to_steps_spreads_and_credits_padding_to_the_last_step() -> None:
+def test_tokens_to_steps_spreads_over_real_steps_only() -> None:
     weights = torch.tensor([[[0.5, 0.25, 0.25]]])
-    # the third token covers step 2 and one padded step, which counts as step 2 too
-    steps = tokens_to_steps(weights, [(0, 2), (1, 3), (2, 4)], lookback=3)
+    # the second token covers steps 1-2 plus one padded step: its weight goes to 1 and 2;
+    # the third token is padding alone and counts as the last step
+    steps = tokens_to_steps(weights, [(0, 2), (1, 4), (3, 5)], lookback=3)
     torch.testing.assert_close(steps, torch.tensor([[[0.25, 0.375, 0.375]]]))

@@ -155,13 +155,16 @@ def attention_rollout(maps: Tensor) -> Tensor:
 def spread_matrix(spans: Sequence[tuple[int, int]], lookback: int) -> Tensor:
     """(N, L) matrix whose row n spreads token n's weight evenly over the steps it covers.
 
-    Spans are clipped to [0, L): positions at or past L are padding that repeats the last
-    step, so their share goes to step L-1. Every row of a non-empty span sums to 1.
+    A patch that runs past the window's end covers padding that only repeats the last
+    step; its weight is spread over its real steps, since crediting the padding to step
+    L-1 drew a spike there that said nothing about the model. A token made of padding
+    alone goes to step L-1. Every row sums to 1.
     """
     matrix = torch.zeros(len(spans), lookback)
     for n, (start, stop) in enumerate(spans):
-        steps = torch.arange(start, stop).clamp(0, lookback - 1)
-        matrix[n].index_add_(0, steps, torch.full((len(steps),), 1.0 / len(steps)))
+        start = min(start, lookback - 1)
+        stop = max(start + 1, min(stop, lookback))
+        matrix[n, start:stop] = 1.0 / (stop - start)
     return matrix
 
 
