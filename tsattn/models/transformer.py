@@ -51,7 +51,7 @@ class TransformerForecaster(Forecaster):
     channel-independent mode each target is a univariate series sharing all weights and
     covariates are not used; otherwise a token holds the patch of every channel.
 
-    Maps: the head's weight norms give how much forecast step h reads token n (imp, H x N),
+    Maps: the head's squared weight norms give how much forecast step h reads token n (imp, H x N),
     so each step gets its own map; a token-to-token reduction R (rollout, or the last
     layer's mean over heads) becomes imp @ R over tokens, then is spread over input steps.
     """
@@ -106,12 +106,17 @@ class TransformerForecaster(Forecaster):
         return self._step_importance() @ reduced @ self.spread
 
     def _step_importance(self) -> Tensor:
-        """(H, N): share of forecast step h's head weights that read token n.
+        """(H, N): share of forecast step h's head output that reads token n.
 
-        The head's weight (H·n_out, N·D) is viewed as (H, n_out, N, D); the L2 norm over D
-        says how strongly each output reads each token, normalised over the N tokens.
+        The head's weight (H·n_out, N·D) is viewed as (H, n_out, N, D). For a normalised
+        token z_n (the final LayerNorm makes its entries about unit variance), W_hn·z_n
+        varies with ‖W_hn‖², so the squared norm over D is each token's share of the
+        step's output variance, normalised over the N tokens. The plain norm was not: the
+        tokens a step never learned to read keep their random initial weights, and on a
+        copy task (tests/test_faithfulness.py) 23 of them together outweighed the one token
+        the head did read, so rollout found the copied input in under half of the windows.
         """
         H, D = self.cfg.horizon, self.cfg.d_model
         weight = self.head.weight.view(H, self.n_out, self.n_tokens, D)
-        importance = weight.norm(dim=-1).mean(dim=1)  # (H, N)
+        importance = weight.square().sum(dim=-1).mean(dim=1)  # (H, N)
         return importance / importance.sum(dim=-1, keepdim=True)
