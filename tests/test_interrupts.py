@@ -204,7 +204,7 @@ def test_sigkill_at_random_moments_never_loses_the_model(tmp_path: Path, tiny_mo
 
 # --- SIGINT and --resume -----------------------------------------------------------------------
 
-EPOCHS = "8"
+EPOCHS = "60"  # long enough that the SIGINT always lands mid-training
 
 
 @pytest.fixture(scope="module")
