@@ -38,10 +38,7 @@ def load_history(model_file: Path, source: Path | TextIO, fill: str, device: str
 def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, fmt: str,
                 rolling: bool, attention_path: str | None, explain: bool, top_k: int,
                 plot: Path | None, fill: str, device: str, quiet: bool) -> None:
-    if plot is not None:
-        from tsattn.plotting import require_matplotlib
-
-        require_matplotlib()
+    _check_plotting(plot)
     loaded, frame = load_history(model_file, source, fill, device, quiet)
     show_table = explain or (sys.stderr.isatty() and not quiet)
     need_attention = bool(attention_path) or show_table or fmt == "json" or plot is not None
@@ -60,6 +57,14 @@ def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, 
     if show_table and summary is not None:
         targets = ", ".join(result.targets)
         attention_table(explain_rows(summary, origin=len(result.origins) - 1), targets)
+
+
+def _check_plotting(plot: Path | None) -> None:
+    """Fail before any work when a picture is asked for and matplotlib is missing."""
+    if plot is not None:
+        from tsattn.plotting import require_matplotlib
+
+        require_matplotlib()
 
 
 def plot_last_forecast(path: Path, loaded: LoadedModel, frame: Frame,
@@ -81,10 +86,7 @@ def plot_last_forecast(path: Path, loaded: LoadedModel, frame: Frame,
 def run_explain(model_file: Path, source: Path | TextIO, *, steps: list[int] | None,
                 top_k: int, plot: Path | None, fill: str, device: str, quiet: bool) -> None:
     """The most attended inputs of the last forecast, with their values, as a table."""
-    if plot is not None:
-        from tsattn.plotting import require_matplotlib
-
-        require_matplotlib()
+    _check_plotting(plot)
     loaded, frame = load_history(model_file, source, fill, device, quiet)
     result = predict(loaded, frame)
     lookback = loaded.lookback

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Any, TextIO
@@ -13,14 +14,6 @@ from tsattn.data import read_frame
 from tsattn.errors import Interrupted, TrainingError, TsattnError
 
 
-class _Quiet:
-    def on_batch(self, *args: Any) -> None:
-        return None
-
-    def on_epoch(self, *args: Any) -> None:
-        return None
-
-
 def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume: bool,
                  quiet: bool) -> None:
     frame = read_frame(source, time_col=run.data.time_col, targets=run.data.targets,
@@ -29,16 +22,15 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
         warn(frame.warnings)
     validate_model(dataclasses.replace(run.model, n_channels=len(frame.columns),
                                        n_targets=frame.n_targets))
-    from tsattn.fitting import fit  # torch: imported only once the data is known to be good
+    # torch: imported only once the data is known to be good
+    from tsattn.fitting import fit
+    from tsattn.training import SilentObserver
 
-    observer = _Quiet() if quiet else ProgressObserver(run.train.epochs)
+    observer = SilentObserver() if quiet else ProgressObserver(run.train.epochs)
     before = _identity(model_path)
     try:
-        if quiet:
+        with contextlib.nullcontext() if quiet else observer:
             state, meta = fit(frame, run, observer, model_path, resume)
-        else:
-            with observer:
-                state, meta = fit(frame, run, observer, model_path, resume)
     except KeyboardInterrupt as exc:
         raise Interrupted(_kept(model_path, before, "interrupted", resumable=True)) from exc
     except TrainingError as exc:
