@@ -65,7 +65,15 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 def start_train(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "tsattn", "train", *args], env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """Give the child the default Ctrl-C handling even when this test runs in a background
+    job: a shell starts background commands with SIGINT ignored, children inherit that, and
+    Python then never raises KeyboardInterrupt, so the training would simply finish."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(condition, timeout: float = 120.0, what: str = "") -> None:
