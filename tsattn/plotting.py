@@ -121,7 +121,8 @@ def _forecast_size(n_targets: int, with_attention: bool) -> tuple[float, float]:
 
 
 def _check_forecast_shapes(targets: list[str], history: np.ndarray, forecast: np.ndarray,
-                           attention: np.ndarray | None, L: int, H: int) -> None:
+                           attention: np.ndarray | None, band: tuple | None, L: int,
+                           H: int) -> None:
     """Shape mismatches are caller bugs; say which array is wrong instead of a blank plot."""
     T = len(targets)
     if history.shape != (L, T):
@@ -130,6 +131,8 @@ def _check_forecast_shapes(targets: list[str], history: np.ndarray, forecast: np
         raise ValueError(f"forecast must have shape (H, T) = ({H}, {T}), got {forecast.shape}")
     if attention is not None and attention.shape != (H, L):
         raise ValueError(f"attention must have shape (H, L) = ({H}, {L}), got {attention.shape}")
+    if band is not None and any(np.shape(edge) != (H, T) for edge in band):
+        raise ValueError(f"band must be a (lower, upper) pair of ({H}, {T}) arrays")
     if T == 0 or L == 0 or H == 0:
         raise ValueError("nothing to plot: need at least one target, input and forecast step")
 
@@ -159,7 +162,7 @@ def plot_forecast(
     forecast = np.asarray(forecast, dtype=np.float64)
     attention = None if attention is None else np.asarray(attention, dtype=np.float64)
     L, H = len(history_times), len(forecast_times)
-    _check_forecast_shapes(targets, history, forecast, attention, L, H)
+    _check_forecast_shapes(targets, history, forecast, attention, band, L, H)
     axis = _time_axis(history_times, forecast_times)
     fig = _new_figure(*_forecast_size(len(targets), attention is not None))
     rows = [_PANEL_HEIGHT] * len(targets) + ([_HEATMAP_HEIGHT] if attention is not None else [])
@@ -180,6 +183,9 @@ def plot_forecast(
     _format_time_axis(panels[0], axis.is_date)
     if title:
         fig.suptitle(title)
+    # one legend for all panels, just above the first, where it hides no data
+    panels[0].legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=4, fontsize="small",
+                     frameon=False, borderaxespad=0.2)
     _save(fig, path)
 
 
@@ -194,20 +200,28 @@ def _draw_target(ax: Any, axis: _Axis, name: str, history: np.ndarray, forecast:
     ax.axvline(axis.history[-1], color="0.35", ls="--", lw=1, label="forecast origin")
     ax.set_ylabel(name)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize="small", ncols=4, framealpha=0.85)
-    ax.margins(x=0.01, y=0.12)
+    ax.margins(x=0.01, y=0.08)
 
 
 def _draw_step_map(ax: Any, axis: _Axis, attention: np.ndarray) -> Any:
-    """(H, L) map over the input times; step 1 on top, read as a table of rows."""
+    """(H, L) map over the input times; step 1 on top, read as a table of rows.
+
+    Right of the origin, an orange line marks the time each row forecasts, so the distance
+    from a bright cell to that line is the lag the step looked back.
+    """
+    from matplotlib.ticker import MaxNLocator
+
     H = attention.shape[0]
-    steps = np.arange(H + 1) + 0.5
-    mesh = ax.pcolormesh(_edges(axis.history), steps, attention, cmap=_CMAP, vmin=0,
-                         shading="flat", rasterized=True)
+    mesh = ax.pcolormesh(_edges(axis.history), np.arange(H + 1) + 0.5, attention, cmap=_CMAP,
+                         vmin=0, shading="flat", rasterized=True)
     ax.axvline(axis.history[-1], color="0.35", ls="--", lw=1)
+    ax.plot(axis.forecast, np.arange(1, H + 1), color="tab:orange", lw=2,
+            label="time forecast by the step")
+    ax.legend(loc="upper right", fontsize="small", frameon=False)
     ax.set_ylim(H + 0.5, 0.5)
     ax.set_ylabel("forecast step")
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    ticks = MaxNLocator(nbins=6, integer=True).tick_values(1, H)
+    ax.set_yticks(sorted({1, *(int(t) for t in ticks if 3 <= t <= H)}))
     ax.set_title("attention: which input times each forecast step used", fontsize="medium",
                  loc="left")
     return mesh
@@ -277,9 +291,12 @@ def plot_attention_layers(
         for head in range(n_heads):
             ax = axes[layer, head]
             image = ax.imshow(maps[layer, head], cmap=_CMAP, vmin=0, vmax=vmax,
-                              interpolation="nearest", aspect="auto")
+                              interpolation="nearest")
             ax.set_title(f"layer {layer + 1}, head {head + 1}", fontsize="medium")
     _label_token_axes(axes, token_labels)
+    # one label per figure side: repeated under every narrow panel they run together
+    fig.supxlabel("key token (input time range)", fontsize="medium")
+    fig.supylabel("query token", fontsize="medium")
     fig.colorbar(image, ax=axes, label="attention weight", shrink=0.9)
     if title:
         fig.suptitle(title)
@@ -287,7 +304,9 @@ def plot_attention_layers(
 
 
 def _layers_size(n_layers: int, n_heads: int) -> tuple[float, float]:
-    return 3.2 * n_heads + 2.6, 3.0 * n_layers + 1.6
+    """About 3 inches a panel, shrinking for big grids so the PNG stays a viewable size."""
+    side = min(3.2, 16 / n_heads, 16 / n_layers)
+    return side * n_heads + 2.6, side * n_layers + 2.2
 
 
 def _label_token_axes(axes: np.ndarray, labels: list[str]) -> None:
@@ -296,10 +315,7 @@ def _label_token_axes(axes: np.ndarray, labels: list[str]) -> None:
     ticks = np.unique(np.linspace(0, N - 1, min(N, 4)).round().astype(int))
     text = [labels[i] for i in ticks]
     for ax in axes.flat:
-        ax.set_xticks(ticks, text, rotation=30, ha="right", fontsize="small")
+        # vertical: long range labels of neighbouring panels must not run into each other
+        ax.set_xticks(ticks, text, rotation=90, fontsize="small")
         ax.set_yticks(ticks, text, fontsize="small")
         ax.label_outer()
-    for ax in axes[-1, :]:
-        ax.set_xlabel("key token (input time range)")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("query token")
