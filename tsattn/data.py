@@ -725,11 +725,12 @@ def fit_scaler(train_values: np.ndarray) -> Scaler:
 # Time labels
 
 
-def time_labels(frame: Frame) -> list[str]:
-    """One label per row: `str(pd.Timestamp)` ("2016-07-01 00:00:00"), or "0".."N-1"."""
+def time_labels(frame: Frame, rows: slice = slice(None)) -> list[str]:
+    """One label per row (of `rows`): `str(pd.Timestamp)` ("2016-07-01 00:00:00"), or the
+    row number. Formatting is per row, so callers that need a few labels pass a slice."""
     if frame.times is None:
-        return [str(i) for i in range(len(frame.values))]
-    return [str(t) for t in pd.DatetimeIndex(frame.times)]
+        return [str(i) for i in range(len(frame.values))[rows]]
+    return [str(t) for t in pd.DatetimeIndex(frame.times[rows])]
 
 
 def future_labels(last_time: str | None, freq: str | None, n_seen: int,

@@ -89,7 +89,8 @@ def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
 
 def model_metadata(frame: Frame, prep: Prepared, state: TrainState, seconds: float) -> dict:
     """Everything besides tensors that predict, evaluate and info need, as plain JSON."""
-    labels = time_labels(frame) if frame.times is not None else None
+    # only the last label: this runs at every improvement, inside the training loop
+    last_time = time_labels(frame, slice(-1, None))[0] if frame.times is not None else None
     return {
         "tsattn_version": __version__,
         "config": to_dict(prep.run),
@@ -99,7 +100,7 @@ def model_metadata(frame: Frame, prep: Prepared, state: TrainState, seconds: flo
         "covariates": list(frame.columns[frame.n_targets :]),
         "time_col": frame.time_col,
         "freq": frame.freq,
-        "last_time": labels[-1] if labels else None,
+        "last_time": last_time,
         "n_rows": len(frame.values),
         "split": {"train_end": prep.train_end, "val_end": prep.val_end},
         "scaler": prep.scaler.to_dict(),
