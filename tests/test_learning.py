@@ -46,7 +46,8 @@ def copied_index(step: int) -> int:
 def test_lstm_learns_the_copy_and_attends_to_the_copied_input(copy_csv: Path, tmp_path: Path,
                                                               score: str):
     path = train_copy_model(copy_csv, tmp_path, kind="lstm-attn", attention=score,
-                            channel_independent=False, d_model=32, dropout=0.0)
+                            channel_independent=False, d_model=32, dropout=0.0,
+                            patch_len=1, stride=1)
     loaded = load_forecaster(path)
     frame = read_frame(copy_csv, **{"targets": ("y",), "covariates": ("x",)})
     result = evaluate(loaded, frame, loaded.meta["split"]["val_end"], len(frame.values))

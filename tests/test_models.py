@@ -31,6 +31,7 @@ CASES = {
     **{f"lstm-{name}": small("lstm-attn", attention=name) for name in SCORES},
     "lstm-bidirectional": small("lstm-attn", bidirectional=True),
     "lstm-one-layer": small("lstm-attn", n_layers=1),
+    "lstm-step-tokens": small("lstm-attn", patch_len=1, stride=1),
     "lstm-no-revin": small("lstm-attn", revin=False),
     "lstm-mixed-channels": small(
         "lstm-attn", channel_independent=False, n_channels=3, n_targets=2, attention="additive"
@@ -169,11 +170,12 @@ def test_revin_round_trip_restores_the_input() -> None:
     torch.testing.assert_close(revin.denormalize(normalized, mean, std), x)
 
 
-def test_patch_tokens_and_their_spans() -> None:
-    patched = built(small("transformer", patch_len=16, stride=8))
+@pytest.mark.parametrize("kind", ["transformer", "lstm-attn"])
+def test_patch_tokens_and_their_spans(kind: str) -> None:
+    patched = built(small(kind, patch_len=16, stride=8))
     # 48 rows padded by 8 -> (48 + 8 - 16) // 8 + 1 = 6 patches, the last one clipped
     assert patched.token_spans == [(0, 16), (8, 24), (16, 32), (24, 40), (32, 48), (40, 48)]
-    stepwise = built(small("transformer", patch_len=1, stride=1))
+    stepwise = built(small(kind, patch_len=1, stride=1))
     assert stepwise.token_spans == [(i, i + 1) for i in range(48)]
 
 
@@ -242,9 +244,9 @@ def test_a_location_bias_is_added_to_the_logits() -> None:
     torch.testing.assert_close(weights, softmax2(1.0, 1.0))
 
 
-def test_recency_prior_falls_by_four_over_the_window() -> None:
+def test_recency_prior_falls_by_four_over_the_tokens() -> None:
     expected = torch.tensor([[-3.0, -2.0, -1.0, 0.0]] * 2)
-    torch.testing.assert_close(recency_prior(horizon=2, lookback=4), expected)
+    torch.testing.assert_close(recency_prior(horizon=2, n_tokens=4), expected)
 
 
 def test_unknown_score_is_a_usage_error() -> None:

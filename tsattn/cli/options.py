@@ -40,8 +40,9 @@ Revin = Annotated[bool, typer.Option("--revin/--no-revin",
 ChannelIndependent = Annotated[bool, typer.Option(
     "--channel-independent/--channel-mixing",
     help="Forecast each target from its own history with shared weights.")]
-PatchLen = Annotated[int, typer.Option(min=1, help="Patch length (transformer).")]
-Stride = Annotated[int, typer.Option(min=1, help="Patch stride (transformer).")]
+PatchLen = Annotated[int, typer.Option(
+    min=1, help="Steps per input token, and per LSTM output segment (1: single steps).")]
+Stride = Annotated[int, typer.Option(min=1, help="Steps between the starts of two tokens.")]
 AttentionKind = Annotated[str, typer.Option(
     "--attention", help="LSTM score: dot|general|additive|scaled-dot.")]
 Bidirectional = Annotated[bool, typer.Option(help="Bidirectional LSTM encoder.")]

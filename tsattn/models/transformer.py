@@ -15,9 +15,9 @@ from tsattn.models.attention import (
     MultiHeadSelfAttention,
     attention_rollout,
     mean_over_heads,
-    spread_matrix,
 )
 from tsattn.models.base import Forecast, Forecaster, sinusoidal_encoding
+from tsattn.models.patches import PatchLayout
 
 
 class EncoderBlock(nn.Module):
@@ -45,11 +45,10 @@ class EncoderBlock(nn.Module):
 class TransformerForecaster(Forecaster):
     """Patch embedding, sinusoidal positions, pre-norm encoder blocks, a flatten head.
 
-    The window is padded at the end by repeating its last value `stride` times (as
-    PatchTST) and cut into N = (L + stride - patch_len)//stride + 1 patches; with
-    patch_len = stride = 1 there is no padding and every step is a token (N = L). In
-    channel-independent mode each target is a univariate series sharing all weights and
-    covariates are not used; otherwise a token holds the patch of every channel.
+    The window is cut into N patch tokens (`PatchLayout`); with patch_len = stride = 1
+    every step is a token (N = L). In channel-independent mode each target is a univariate
+    series sharing all weights and covariates are not used; otherwise a token holds the
+    patch of every channel.
 
     Maps: the head's squared weight norms give how much forecast step h reads token n (imp, H x N),
     so each step gets its own map; a token-to-token reduction R (rollout, or the last
@@ -58,16 +57,15 @@ class TransformerForecaster(Forecaster):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg)
-        L, P, S, D = cfg.lookback, cfg.patch_len, cfg.stride, cfg.d_model
-        self.padding = 0 if P == S == 1 else S
-        self.n_tokens = (L + self.padding - P) // S + 1
-        spans = [(n * S, n * S + P) for n in range(self.n_tokens)]
-        self.token_spans = [(min(start, L - 1), min(stop, L)) for start, stop in spans]
+        D = cfg.d_model
+        self.patches = PatchLayout.of(cfg)
+        self.n_tokens = self.patches.n_tokens
+        self.token_spans = self.patches.spans
         self.reduction = "rollout"
-        # token -> step spreading, padding credited to step L-1; rebuilt from cfg, not saved
-        self.register_buffer("spread", spread_matrix(spans, L), persistent=False)
+        # token -> step spreading; rebuilt from cfg, not saved
+        self.register_buffer("spread", self.patches.spread(), persistent=False)
         self.register_buffer("positions", sinusoidal_encoding(self.n_tokens, D), persistent=False)
-        self.embedding = nn.Linear(self.n_in * P, D)
+        self.embedding = nn.Linear(self.n_in * cfg.patch_len, D)
         self.dropout = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(
             EncoderBlock(D, cfg.n_heads, cfg.d_ff, cfg.dropout) for _ in range(cfg.n_layers)
@@ -77,7 +75,7 @@ class TransformerForecaster(Forecaster):
 
     def _forecast(self, x: Tensor, return_attention: bool) -> Forecast:
         B = x.shape[0]
-        z = self.dropout(self.embedding(self._patch(x)) + self.positions)  # (B, N, D)
+        z = self.dropout(self.embedding(self.patches.cut(x)) + self.positions)  # (B, N, D)
         maps = []
         for block in self.blocks:
             z, weights = block(z, return_attention)
@@ -92,14 +90,6 @@ class TransformerForecaster(Forecaster):
             "rollout": self._to_steps(attention_rollout(token_maps)),
         }
         return Forecast(prediction, alternatives["rollout"], alternatives, token_maps)
-
-    def _patch(self, x: Tensor) -> Tensor:
-        """x (B, L, C) -> patches (B, N, C·P), the channels of one patch side by side."""
-        x = x.transpose(1, 2)  # (B, C, L)
-        if self.padding:
-            x = torch.cat([x, x[..., -1:].expand(-1, -1, self.padding)], dim=-1)
-        patches = x.unfold(-1, self.cfg.patch_len, self.cfg.stride)  # (B, C, N, P)
-        return patches.transpose(1, 2).flatten(2)
 
     def _to_steps(self, reduced: Tensor) -> Tensor:
         """Token-to-token map (B, N, N) -> per-forecast-step map over input steps (B, H, L)."""
