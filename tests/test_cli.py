@@ -95,7 +95,7 @@ def test_predict_output_file_and_explain_table(tiny_model: Path, hourly_csv: Pat
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert len(parse_csv(out.read_text())) == 7
-    assert "most attended inputs" in done.stderr
+    assert "most attended periods" in done.stderr
 
 
 def test_info_json_does_not_need_torch(tiny_model: Path):
@@ -144,8 +144,8 @@ def test_explain_shows_times_and_values(tiny_model: Path, hourly_csv: Path):
     done = run_cli("explain", str(tiny_model), str(hourly_csv), "--step", "2", "--top-k", "3")
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
-    assert "most attended inputs" in done.stderr
-    assert "load=" in done.stderr and "2024-01-25" in done.stderr
+    assert "most attended periods" in done.stderr  # the tiny model has 4-step patches
+    assert "mean load=" in done.stderr and "2024-01-25" in done.stderr
 
 
 def test_explain_rejects_a_step_beyond_the_horizon(tiny_model: Path, hourly_csv: Path):

@@ -163,3 +163,17 @@ def test_single_step_lookback_has_zero_ratio() -> None:
     step = summary["forecasts"][0]["steps"][0]
     assert step["entropy_ratio"] == 0.0 and step["top"] == [{"time": "t0", "lag": 1,
                                                               "weight": 1.0}]
+
+
+def test_top_periods_sum_the_weight_of_each_stride_of_a_patched_window() -> None:
+    """Patches of 4 every 2 steps: periods are rows [0, 2), [2, 4), [4, 6)."""
+    summary = _summary(_hand_map(), token_spans=[(0, 4), (2, 6), (4, 6)], top_k=2)
+    step = summary["forecasts"][0]["steps"][1]  # 0.6 on row 4, 0.32 on row 3, 0.02 elsewhere
+    assert step["top_periods"] == [
+        {"start": "o0-in4", "end": "o0-in5", "lags": [2, 1], "weight": 0.62},
+        {"start": "o0-in2", "end": "o0-in3", "lags": [4, 3], "weight": 0.34},
+    ]
+    assert explain_rows(summary, steps=[2])[0]["top_periods"] == step["top_periods"]
+    single = _summary(_hand_map(), token_spans=[(i, i + 1) for i in range(L)])
+    assert "top_periods" not in single["forecasts"][0]["steps"][0]
+    assert "top_periods" not in explain_rows(single)[0]

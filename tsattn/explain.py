@@ -19,6 +19,7 @@ Schema `tsattn.attention/1` (keys marked * are optional)::
           "steps": [
               {"step": h, "time": time,     # h = 1..H
                "top": [TOP, ...],           # k largest weights, descending
+               *"top_periods": [PERIOD, ...],   # with "tokens": k heaviest periods
                "entropy": nats,             # 0 = one input, log(L) = all inputs equally
                "entropy_ratio": r,          # entropy / log(L) in [0, 1]; 0 when L == 1
                *"weights": [L floats]}],    # the whole row, oldest input first
@@ -27,6 +28,13 @@ Schema `tsattn.attention/1` (keys marked * are optional)::
 
     TOP = {"time": time, "lag": L - i, "weight": w,
            *"values": {column: value or null}}   # input values at that step, when given
+    PERIOD = {"start": time, "end": time, "lags": [max_lag, min_lag], "weight": w,
+              *"values": {column: mean value or null}}   # mean over the period, when given
+
+A patch token spreads its weight evenly over its steps, so a model with tokens has runs of
+equal step weights and its top-k steps all come from one patch. `top_periods` ranks the
+window's consecutive periods of one token stride each by their summed weight instead, which
+is what a reader wants from such a model: the few stretches of time it read.
 
 Ties in weight are ordered oldest input first. Rows of every map must sum to 1: a map that
 does not is a programming error upstream, so it raises `ValueError`, not a user error.
@@ -43,7 +51,7 @@ import numpy as np
 SCHEMA = "tsattn.attention/1"
 _DIGITS = 6
 _ROW_TOLERANCE = 1e-3
-_STEP_KEYS = ("step", "time", "top", "entropy", "entropy_ratio")
+_STEP_KEYS = ("step", "time", "top", "top_periods", "entropy", "entropy_ratio")
 
 
 def attention_entropy(weights: np.ndarray) -> np.ndarray:
@@ -79,12 +87,26 @@ class _Inputs:
                 "lag": self.lookback - i,
                 "weight": round(w, _DIGITS),
             }
-            if self.values is not None and self.columns is not None:
-                row = self.values[origin, i].tolist()
-                entry["values"] = {c: v if math.isfinite(v) else None
-                                   for c, v in zip(self.columns, row, strict=True)}
+            if self.values is not None:
+                entry["values"] = self._named(self.values[origin, i])
             out.append(entry)
         return out
+
+    def period(self, origin: int, rows: tuple[int, int], weight: float) -> dict[str, Any]:
+        start, stop = rows
+        times = self.times[origin]
+        entry: dict[str, Any] = {
+            "start": str(times[start]), "end": str(times[stop - 1]),
+            "lags": [self.lookback - start, self.lookback - stop + 1],
+            "weight": round(weight, _DIGITS),
+        }
+        if self.values is not None:
+            entry["values"] = self._named(self.values[origin, start:stop].mean(axis=0))
+        return entry
+
+    def _named(self, row: np.ndarray) -> dict[str, float | None]:
+        return {c: v if math.isfinite(v) else None
+                for c, v in zip(self.columns or [], row.tolist(), strict=True)}
 
     def top(self, origin: int, row: np.ndarray, k: int) -> list[dict]:
         indices, weights = top_inputs(row, k)
@@ -119,14 +141,16 @@ def summarize_attention(
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     alts = {name: _checked_map(m, name, att.shape) for name, m in (alternatives or {}).items()}
     inputs = _Inputs(input_times, lookback, _checked_values(values, columns, att.shape), columns)
+    tokens = _tokens(token_spans, input_times[0], lookback)
     steps = _steps(att, forecast_times, inputs, top_k, include_weights)
+    if tokens:
+        _add_top_periods(steps, att, inputs, _periods(token_spans or [], lookback), top_k)
     forecasts = [_forecast(o, steps[o], att, alts, inputs, top_k) for o in range(n_origins)]
     summary: dict[str, Any] = {
         "schema": SCHEMA, "model": model, "reduction": reduction,
         "reductions": [reduction, *alts], "lookback": lookback, "horizon": horizon,
         "top_k": min(top_k, lookback),
     }
-    tokens = _tokens(token_spans, input_times[0], lookback)
     if tokens:
         summary["tokens"] = tokens
     summary["forecasts"] = forecasts
@@ -150,7 +174,7 @@ def explain_rows(
     if bad:
         raise ValueError(f"steps {bad} out of range 1..{horizon}")
     rows = forecasts[origin]["steps"]
-    return [{key: rows[s - 1][key] for key in _STEP_KEYS} for s in wanted]
+    return [{key: rows[s - 1][key] for key in _STEP_KEYS if key in rows[s - 1]} for s in wanted]
 
 
 def _forecast(o: int, steps: list[dict[str, Any]], att: np.ndarray,
@@ -187,6 +211,25 @@ def _steps(att: np.ndarray, forecast_times: list[list[str]], inputs: _Inputs, to
             steps.append(step)
         out.append(steps)
     return out
+
+
+def _periods(spans: list[tuple[int, int]], lookback: int) -> list[tuple[int, int]]:
+    """Consecutive rows [start, stop) of one token stride each, covering the window."""
+    stride = spans[1][0] - spans[0][0] if len(spans) > 1 else spans[0][1] - spans[0][0]
+    return [(start, min(start + stride, lookback)) for start in range(0, lookback, stride)]
+
+
+def _add_top_periods(steps: list[list[dict[str, Any]]], att: np.ndarray, inputs: _Inputs,
+                     periods: list[tuple[int, int]], top_k: int) -> None:
+    """Put the `top_k` heaviest periods of each step's map into its dict."""
+    mass = np.add.reduceat(att, [start for start, _ in periods], axis=-1)  # (O, H, periods)
+    indices, weights = top_inputs(mass, top_k)
+    for o, origin_steps in enumerate(steps):
+        for h, step in enumerate(origin_steps):
+            step["top_periods"] = [
+                inputs.period(o, periods[i], w)
+                for i, w in zip(indices[o, h].tolist(), weights[o, h].tolist(), strict=True)
+            ]
 
 
 def _checked_map(m: np.ndarray, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
