@@ -18,6 +18,7 @@ from tsattn.models.attention import (
     build_score,
     tokens_to_steps,
 )
+from tsattn.models.dropout import Dropout
 from tsattn.models.lstm_attention import recency_prior
 
 SMALL = ModelConfig(lookback=48, horizon=8, d_model=16, n_heads=2, d_ff=32, patch_len=16, stride=8)
@@ -276,3 +277,20 @@ def test_tokens_to_steps_spreads_over_real_steps_only() -> None:
     # the third token is padding alone and counts as the last step
     steps = tokens_to_steps(weights, [(0, 2), (1, 4), (3, 5)], lookback=3)
     torch.testing.assert_close(steps, torch.tensor([[[0.25, 0.375, 0.375]]]))
+
+
+def test_fast_dropout_keeps_the_expectation_and_the_mask_in_the_gradient() -> None:
+    drop = Dropout(0.2)
+    x = torch.ones(200_000, requires_grad=True)
+    torch.manual_seed(0)
+    y = drop(x)
+    kept = y != 0
+    assert abs(float(kept.float().mean()) - (1 - 51 / 256)) < 0.005  # p rounds to 51/256
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 256 / 205))
+    assert abs(float(y.detach().mean()) - 1.0) < 0.01
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, y.detach())  # d(x·m·s)/dx = m·s, here equal to y
+    torch.manual_seed(0)
+    torch.testing.assert_close(drop(x), y)  # the seed fixes the mask
+    drop.eval()
+    assert drop(x) is x

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from tsattn.config import ModelConfig
 from tsattn.models.attention import build_score
 from tsattn.models.base import Forecast, Forecaster, sinusoidal_encoding
+from tsattn.models.dropout import Dropout
 from tsattn.models.patches import PatchLayout
 
 
@@ -91,7 +92,7 @@ class LSTMAttentionForecaster(Forecaster):
         self.layers = nn.ModuleList(
             _RecurrentLayer(D, cfg.bidirectional) for _ in range(cfg.n_layers)
         )
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.n_segments = -(-cfg.horizon // cfg.patch_len)
         n_queries = self.n_segments * cfg.n_heads
         self.query_embedding = nn.Parameter(torch.randn(n_queries, D) * 0.02)
@@ -101,7 +102,7 @@ class LSTMAttentionForecaster(Forecaster):
         self.output = nn.Sequential(
             nn.Linear((1 + cfg.n_heads) * D, cfg.d_ff),
             nn.GELU(),
-            nn.Dropout(cfg.dropout),
+            Dropout(cfg.dropout),
             nn.Linear(cfg.d_ff, cfg.patch_len * self.n_out),
         )
 

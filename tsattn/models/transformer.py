@@ -17,6 +17,7 @@ from tsattn.models.attention import (
     mean_over_heads,
 )
 from tsattn.models.base import Forecast, Forecaster, sinusoidal_encoding
+from tsattn.models.dropout import Dropout
 from tsattn.models.patches import PatchLayout
 
 
@@ -31,9 +32,9 @@ class EncoderBlock(nn.Module):
         self.attention = MultiHeadSelfAttention(dim, n_heads, dropout=0.0)
         self.ffn_norm = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(
-            nn.Linear(dim, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, dim)
+            nn.Linear(dim, d_ff), nn.GELU(), Dropout(dropout), nn.Linear(d_ff, dim)
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor, need_weights: bool = True) -> tuple[Tensor, Tensor | None]:
         """x (B, N, D) -> (B, N, D) and weights (B, nh, N, N) taken before dropout."""
@@ -66,7 +67,7 @@ class TransformerForecaster(Forecaster):
         self.register_buffer("spread", self.patches.spread(), persistent=False)
         self.register_buffer("positions", sinusoidal_encoding(self.n_tokens, D), persistent=False)
         self.embedding = nn.Linear(self.n_in * cfg.patch_len, D)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(
             EncoderBlock(D, cfg.n_heads, cfg.d_ff, cfg.dropout) for _ in range(cfg.n_layers)
         )
