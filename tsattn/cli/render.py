@@ -122,7 +122,7 @@ def attention_table(rows: list[dict], target_note: str) -> None:
     title = "most attended periods" if periods else "most attended inputs"
     table = Table(title=f"{title} ({target_note})", title_justify="left")
     for column in ("step", "forecast time", "top periods (first..last: weight)" if periods
-                   else "top inputs (time: weight)", "entropy/uniform"):
+                   else "top inputs (time: weight)", "entropy ratio"):
         table.add_column(column, no_wrap=column.startswith("top"))
     for row in rows:
         tops = "\n".join(_period_entry(t) for t in row["top_periods"]) if periods else "\n".join(

@@ -74,7 +74,9 @@ def _kept(model_path: Path, before: tuple | None, what: str, resumable: bool) ->
 
 def _summary(model_path: Path, state: Any, meta: dict) -> None:
     metrics = meta["metrics"]
-    why = "early stop" if state.stopped_early else "all epochs"
+    # patience can run out on the last epoch too; that is not an early stop
+    early = state.stopped_early and state.epoch < meta["config"]["train"]["epochs"]
+    why = "early stop" if early else "all epochs"
     key_value_table(f"saved {model_path}", [
         ("model", meta["config"]["model"]["kind"]),
         ("targets", ", ".join(meta["targets"])),
