@@ -149,7 +149,7 @@ def _model_bytes(good: bytes, kind: str) -> bytes:
     if kind == "tiny":
         return b"\x01\x02"
     if kind == "other-version":
-        old = b'"format_version":"1"'
+        old = b'"format_version":"2"'
         assert old in good
         return good.replace(old, b'"format_version":"7"')
     if kind == "foreign-safetensors":
@@ -287,7 +287,7 @@ CASES = [
     model_case("model-random-bytes", "random", ("truncated or corrupt",)),
     model_case("model-two-bytes", "tiny", ("truncated or corrupt", "only 2 bytes")),
     model_case("model-other-format-version", "other-version",
-               ("format version 7", "reads version 1", "retrain")),
+               ("format version 7", "reads version 2", "retrain")),
     model_case("model-foreign-safetensors", "foreign-safetensors",
                ("not a tsattn model file", "no tsattn format key")),
     Case("model-is-a-csv", predict(model="{d}/data.csv"), MODEL, ("truncated or corrupt",),
@@ -349,6 +349,8 @@ CASES = [
                 "--patch-len", "16"),
     option_case("unknown-fill", ("unknown --fill 'zero'", "ffill"), "--fill", "zero"),
     option_case("unknown-model", ("unknown model 'rnn'", "transformer"), "--model", "rnn"),
+    option_case("unknown-revin-anchor", ("unknown --revin-anchor 'first'", "mean, last"),
+                "--revin-anchor", "first"),
     option_case("zero-lr", ("--lr must be positive",), "--lr", "0"),
     option_case("dropout-out-of-range", ("'--dropout'",), "--dropout", "1.5"),
     option_case("unknown-option", ("no such option", "--bogus"), "--bogus"),

@@ -124,7 +124,7 @@ def test_saved_header_declares_format_and_version(model_file: Path) -> None:
     (length,) = struct.unpack("<Q", data[:8])
     strings = json.loads(data[8 : 8 + length])["__metadata__"]
     assert strings["format"] == "tsattn"
-    assert strings["format_version"] == str(FORMAT_VERSION) == "1"
+    assert strings["format_version"] == str(FORMAT_VERSION) == "2"
     assert json.loads(strings["meta"]) == META
 
 
@@ -193,13 +193,15 @@ def test_safetensors_without_our_key(tmp_path: Path) -> None:
     _refused(_raw_safetensors(tmp_path, {"format": "pt"}), "not a tsattn model file")
 
 
-def test_other_format_version(tmp_path: Path) -> None:
-    path = _raw_safetensors(tmp_path, {"format": "tsattn", "format_version": "2", "meta": "{}"})
-    _refused(path, "written by format version 2; this tsattn reads version 1; retrain")
+@pytest.mark.parametrize("version", ["1", "3"])  # 1: before the LSTM and RevIN changes
+def test_other_format_version(tmp_path: Path, version: str) -> None:
+    header = {"format": "tsattn", "format_version": version, "meta": "{}"}
+    path = _raw_safetensors(tmp_path, header)
+    _refused(path, f"written by format version {version}; this tsattn reads version 2; retrain")
 
 
 def test_metadata_that_is_not_json(tmp_path: Path) -> None:
-    path = _raw_safetensors(tmp_path, {"format": "tsattn", "format_version": "1", "meta": "{"})
+    path = _raw_safetensors(tmp_path, {"format": "tsattn", "format_version": "2", "meta": "{"})
     _refused(path, "truncated or corrupt")
 
 

@@ -34,6 +34,7 @@ CASES = {
     "lstm-one-layer": small("lstm-attn", n_layers=1),
     "lstm-step-tokens": small("lstm-attn", patch_len=1, stride=1),
     "lstm-no-revin": small("lstm-attn", revin=False),
+    "lstm-revin-last": small("lstm-attn", revin_anchor="last"),
     "lstm-mixed-channels": small(
         "lstm-attn", channel_independent=False, n_channels=3, n_targets=2, attention="additive"
     ),
@@ -41,6 +42,7 @@ CASES = {
     "transformer-patch16": small("transformer"),
     "transformer-step-tokens": small("transformer", patch_len=1, stride=1),
     "transformer-no-revin": small("transformer", revin=False, n_layers=1),
+    "transformer-revin-last": small("transformer", revin_anchor="last"),
     "transformer-mixed-channels": small(
         "transformer", channel_independent=False, n_channels=3, n_targets=2
     ),
@@ -161,14 +163,17 @@ def test_revin_moves_the_forecast_with_the_level(cfg: ModelConfig) -> None:
     torch.testing.assert_close(shifted, model(x).prediction + 3.0, atol=1e-4, rtol=0)
 
 
-def test_revin_round_trip_restores_the_input() -> None:
-    revin = RevIN(3)
+@pytest.mark.parametrize("anchor", ["last", "mean"])
+def test_revin_round_trip_restores_the_input(anchor: str) -> None:
+    revin = RevIN(3, anchor=anchor)
     with torch.no_grad():
         revin.weight.copy_(torch.tensor([0.5, 2.0, 1.5]))
         revin.bias.copy_(torch.tensor([1.0, -1.0, 0.0]))
     x = torch.randn(2, 10, 3) * 4 + 7
-    normalized, mean, std = revin.normalize(x)
-    torch.testing.assert_close(revin.denormalize(normalized, mean, std), x)
+    normalized, level, std = revin.normalize(x)
+    expected = x[:, -1:] if anchor == "last" else x.mean(dim=1, keepdim=True)
+    torch.testing.assert_close(level, expected)
+    torch.testing.assert_close(revin.denormalize(normalized, level, std), x)
 
 
 @pytest.mark.parametrize("kind", ["transformer", "lstm-attn"])

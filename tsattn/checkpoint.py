@@ -28,7 +28,7 @@ from tsattn.files import atomic_write_bytes
 if TYPE_CHECKING:
     from torch import Tensor
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: LSTM over patches with segment decoding, RevIN anchor
 _MAX_HEADER = 100_000_000  # safetensors' own limit; a larger length means a corrupt file
 # pickle protocols 2-5 (and torch's legacy format), zip (torch.save since 1.6), empty zip
 _PICKLE_ZIP_MAGIC = (

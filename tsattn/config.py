@@ -19,6 +19,7 @@ from tsattn.errors import UsageError
 MODEL_KINDS = ("lstm-attn", "transformer")
 ATTENTION_KINDS = ("dot", "general", "additive", "scaled-dot")
 FILL_METHODS = ("none", "ffill", "interpolate")
+REVIN_ANCHORS = ("mean", "last")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class ModelConfig:
     d_ff: int = 64
     dropout: float = 0.2
     revin: bool = True
+    revin_anchor: str = "mean"
     channel_independent: bool = True
     patch_len: int = 16
     stride: int = 8
@@ -89,6 +91,11 @@ def validate_model(cfg: ModelConfig) -> None:
     if cfg.attention not in ATTENTION_KINDS:
         raise UsageError(
             f"unknown attention {cfg.attention!r}; choose one of: {', '.join(ATTENTION_KINDS)}"
+        )
+    if cfg.revin_anchor not in REVIN_ANCHORS:
+        raise UsageError(
+            f"unknown --revin-anchor {cfg.revin_anchor!r}; choose one of: "
+            f"{', '.join(REVIN_ANCHORS)}"
         )
     _require_positive(cfg, ("lookback", "horizon", "d_model", "n_heads", "n_layers", "d_ff",
                             "patch_len", "stride", "n_channels", "n_targets"))

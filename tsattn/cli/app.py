@@ -99,6 +99,7 @@ def train(
     d_ff: opt.DFF = opt.DEFAULT_MODEL.d_ff,
     dropout: opt.Dropout = opt.DEFAULT_MODEL.dropout,
     revin: opt.Revin = opt.DEFAULT_MODEL.revin,
+    revin_anchor: opt.RevinAnchor = opt.DEFAULT_MODEL.revin_anchor,
     channel_independent: opt.ChannelIndependent = opt.DEFAULT_MODEL.channel_independent,
     patch_len: opt.PatchLen = opt.DEFAULT_MODEL.patch_len,
     stride: opt.Stride = opt.DEFAULT_MODEL.stride,

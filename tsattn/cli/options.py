@@ -37,6 +37,8 @@ DFF = Annotated[int, typer.Option(min=1, help="Feed-forward width (transformer).
 Dropout = Annotated[float, typer.Option(min=0.0, max=0.99, help="Dropout rate.")]
 Revin = Annotated[bool, typer.Option("--revin/--no-revin",
                                      help="Reversible instance normalization.")]
+RevinAnchor = Annotated[str, typer.Option(
+    help="What RevIN subtracts from a window: mean or last (its last value).")]
 ChannelIndependent = Annotated[bool, typer.Option(
     "--channel-independent/--channel-mixing",
     help="Forecast each target from its own history with shared weights.")]

@@ -69,9 +69,9 @@ class LSTMAttentionForecaster(Forecaster):
 
     b is a learned location term (Luong et al.'s location-based attention), started as a
     recency prior that falls by 4/N per token back, as ALiBi (Press et al., 2022) does. It
-    breaks a symmetry that otherwise stalls training: after RevIN every window channel has
-    mean zero, so a uniform first attention yields an empty context, neither the output
-    nor the score learns to use it, and the map stays meaningless. Position codes and b let
+    breaks a symmetry that otherwise stalls training: after RevIN every window is centred,
+    so a uniform first attention yields a context with almost nothing in it, neither the
+    output nor the score learns to use it, and the map stays meaningless. Position codes and b let
     a query find a fixed lag (a copied input, a seasonal period) in a few hundred steps
     with every score.
 
