@@ -10,7 +10,7 @@ import torch
 
 from tsattn.config import MODEL_KINDS, ModelConfig
 from tsattn.errors import DataError, UsageError
-from tsattn.models import MODELS, Forecaster, RevIN, build_model
+from tsattn.models import MODELS, Forecast, Forecaster, RevIN, build_model
 from tsattn.models.attention import (
     SCORES,
     MultiHeadSelfAttention,
@@ -119,12 +119,16 @@ def test_default_map_is_named_by_reduction(cfg: ModelConfig) -> None:
     torch.testing.assert_close(named[model.reduction], out.attention, rtol=0, atol=0)
 
 
+def assert_identical(a: Forecast, b: Forecast) -> None:
+    """The same prediction and map, bit for bit."""
+    torch.testing.assert_close(a.prediction, b.prediction, rtol=0, atol=0)
+    torch.testing.assert_close(a.attention, b.attention, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("cfg", CASES.values(), ids=CASES.keys())
 def test_eval_mode_is_deterministic(cfg: ModelConfig) -> None:
     model = built(cfg).eval()
-    first, second = model(window(cfg)), model(window(cfg))
-    torch.testing.assert_close(first.prediction, second.prediction, rtol=0, atol=0)
-    torch.testing.assert_close(first.attention, second.attention, rtol=0, atol=0)
+    assert_identical(model(window(cfg)), model(window(cfg)))
 
 
 @pytest.mark.parametrize("cfg", CASES.values(), ids=CASES.keys())
@@ -150,9 +154,7 @@ def test_state_dict_round_trip(cfg: ModelConfig) -> None:
     original = built(cfg, seed=0).eval()
     restored = built(cfg, seed=1).eval()
     restored.load_state_dict(original.state_dict())
-    a, b = original(window(cfg)), restored(window(cfg))
-    torch.testing.assert_close(b.prediction, a.prediction, rtol=0, atol=0)
-    torch.testing.assert_close(b.attention, a.attention, rtol=0, atol=0)
+    assert_identical(restored(window(cfg)), original(window(cfg)))
 
 
 @pytest.mark.parametrize("cfg", REVIN_CASES.values(), ids=REVIN_CASES.keys())
