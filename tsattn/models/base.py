@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from tsattn.config import ModelConfig, validate_model
 from tsattn.errors import DataError
+from tsattn.models.patches import PatchLayout
 
 
 @dataclass
@@ -92,11 +93,13 @@ class RevIN(nn.Module):
 class Forecaster(nn.Module):
     """Base of every model: (B, L, C) windows -> Forecast with prediction (B, H, T).
 
-    Subclasses set `token_spans` (input rows [start, stop) each attention token covers) and
-    `reduction` (the name of the default map), and implement `_forecast`, which maps
-    normalised windows (B', L, n_in) to a Forecast with prediction (B', H, n_out) and maps
-    (B', H, L). Channel-independent: B' = B·T and n_in = n_out = 1, each target its own
-    univariate series and covariates unused. Otherwise B' = B, n_in = C, n_out = T.
+    Every model reads the window as the patch tokens of `patches` (`token_spans`: the
+    input rows [start, stop) each token covers; `spread`: token weights -> step weights).
+    Subclasses set `reduction` (the name of the default map) and implement `_forecast`,
+    which maps normalised windows (B', L, n_in) to a Forecast with prediction
+    (B', H, n_out) and maps (B', H, L). Channel-independent: B' = B·T and n_in = n_out = 1,
+    each target its own univariate series and covariates unused. Otherwise B' = B,
+    n_in = C, n_out = T.
     """
 
     token_spans: list[tuple[int, int]]
@@ -111,6 +114,10 @@ class Forecaster(nn.Module):
         self.n_in = 1 if independent else cfg.n_channels
         self.n_out = 1 if independent else cfg.n_targets
         self.revin = RevIN(self.n_used, anchor=cfg.revin_anchor) if cfg.revin else None
+        self.patches = PatchLayout.of(cfg)
+        self.token_spans = self.patches.spans
+        # token -> step spreading; rebuilt from cfg, not saved
+        self.register_buffer("spread", self.patches.spread(), persistent=False)
 
     def forward(self, x: Tensor, return_attention: bool = True) -> Forecast:
         """x (B, L, C), targets first. With return_attention=False the maps are skipped."""

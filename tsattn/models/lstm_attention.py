@@ -18,7 +18,6 @@ from tsattn.config import ModelConfig
 from tsattn.models.attention import build_score
 from tsattn.models.base import Forecast, Forecaster, sinusoidal_encoding
 from tsattn.models.dropout import Dropout
-from tsattn.models.patches import PatchLayout
 
 
 def recency_prior(horizon: int, n_tokens: int) -> Tensor:
@@ -82,11 +81,8 @@ class LSTMAttentionForecaster(Forecaster):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg)
         D = cfg.d_model
-        self.patches = PatchLayout.of(cfg)
         N = self.patches.n_tokens
-        self.token_spans = self.patches.spans
         self.reduction = "attention"
-        self.register_buffer("spread", self.patches.spread(), persistent=False)
         self.input_projection = nn.Linear(self.n_in * cfg.patch_len, D)
         self.register_buffer("positions", sinusoidal_encoding(N, D), persistent=False)
         self.layers = nn.ModuleList(

@@ -18,7 +18,6 @@ from tsattn.models.attention import (
 )
 from tsattn.models.base import Forecast, Forecaster, sinusoidal_encoding
 from tsattn.models.dropout import Dropout
-from tsattn.models.patches import PatchLayout
 
 
 class EncoderBlock(nn.Module):
@@ -59,12 +58,8 @@ class TransformerForecaster(Forecaster):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg)
         D = cfg.d_model
-        self.patches = PatchLayout.of(cfg)
         self.n_tokens = self.patches.n_tokens
-        self.token_spans = self.patches.spans
         self.reduction = "rollout"
-        # token -> step spreading; rebuilt from cfg, not saved
-        self.register_buffer("spread", self.patches.spread(), persistent=False)
         self.register_buffer("positions", sinusoidal_encoding(self.n_tokens, D), persistent=False)
         self.embedding = nn.Linear(self.n_in * cfg.patch_len, D)
         self.dropout = Dropout(cfg.dropout)
