@@ -170,8 +170,8 @@ def _model_bytes(good: bytes, kind: str) -> bytes:
 @dataclass(frozen=True)
 class Case:
     """One bad input. `argv` may use {d} (the case directory); `files` are written there
-    first (str as UTF-8 bytes, bytes verbatim, None makes a directory, and a
-    `("model", kind)` tuple a damaged copy of the good model)."""
+    first (str as UTF-8 bytes, bytes verbatim, None makes a directory, a `("model", kind)`
+    tuple a damaged copy of the good model, `("symlink"|"hardlink", name)` a link)."""
 
     id: str
     argv: tuple[str, ...]
@@ -338,6 +338,52 @@ CASES = [
     Case("output-write-refused", predict("{d}/data.csv", "-o", "/sys/tsattn-fc.csv"), OUTPUT,
          ("cannot write '/sys/tsattn-fc.csv'", "choose another output path"),
          {"data.csv": GOOD}, must_not_appear=("/sys/tsattn-fc.csv",)),
+    # --- an output that is an input or another output -------------------------------------------
+    Case("train-output-is-the-data", ("train", "{d}/data.csv", "-o", "{d}/data.csv", *SMALL),
+         OUTPUT, ("output '{d}/data.csv' is the same file as the input", "destroy"),
+         {"data.csv": GOOD}),
+    Case("train-output-is-the-data-relative", ("train", "data.csv", "-o", "./data.csv", *SMALL),
+         OUTPUT, ("same file as the input 'data.csv'",), {"data.csv": GOOD}),
+    Case("train-output-is-the-config", train("{d}/data.csv", "--config", "{d}/run.toml", "-o",
+                                             "{d}/run.toml"), OUTPUT, ("same file as the input",),
+         {"data.csv": GOOD, "run.toml": "epochs = 1\n"}),
+    Case("train-resume-file-is-the-data", ("train", "{d}/data.csv", "-o", "{d}/data", *SMALL),
+         OUTPUT, ("'{d}/data.resume'", "same file as the input"),
+         {"data.csv": GOOD, "data.resume": ("symlink", "data.csv")}),
+    Case("train-resume-path-is-a-directory", ("train", "{d}/data.csv", "-o", "{d}/m", *SMALL),
+         OUTPUT, ("'{d}/m.resume'", "is a directory"), {"data.csv": GOOD, "m.resume": None}),
+    Case("predict-output-is-the-model", predict("{d}/data.csv", "-o", "{d}/model.tsattn"),
+         OUTPUT, ("'{d}/model.tsattn' is the same file as the input",), {"data.csv": GOOD}),
+    Case("predict-output-is-the-data", predict("{d}/data.csv", "-o", "{d}/data.csv"), OUTPUT,
+         ("same file as the input '{d}/data.csv'",), {"data.csv": GOOD}),
+    Case("predict-output-symlink-to-data", predict("{d}/data.csv", "-o", "{d}/link.csv"),
+         OUTPUT, ("'{d}/link.csv' is the same file as the input",),
+         {"data.csv": GOOD, "link.csv": ("symlink", "data.csv")}),
+    Case("predict-output-hardlink-to-model", predict("{d}/data.csv", "-o", "{d}/hard"), OUTPUT,
+         ("'{d}/hard' is the same file as the input '{d}/model.tsattn'",),
+         {"data.csv": GOOD, "hard": ("hardlink", "model.tsattn")}),
+    Case("predict-attention-is-the-forecast", predict("{d}/data.csv", "--attention",
+                                                      "{d}/./fc.csv"), OUTPUT,
+         ("same file as the output", "overwrite")),
+    Case("predict-plot-is-the-attention", predict("{d}/data.csv", "--attention", "{d}/a.json",
+                                                  "--plot", "{d}/sub/../a.json"), OUTPUT,
+         ("same file as the output",), {"data.csv": GOOD, "sub": None}),
+    Case("predict-new-outputs-through-a-linked-directory",
+         predict("{d}/data.csv", "--attention", "{d}/alias/fc.csv"), OUTPUT,
+         ("same file as the output",), {"data.csv": GOOD, "alias": ("symlink", ".")}),
+    Case("predict-plot-and-forecast-to-stdout", ("predict", "{d}/model.tsattn", "{d}/data.csv",
+                                                "--plot", "-"), USAGE,
+         ("--plot - and the forecast would both go to stdout",), {"data.csv": GOOD}),
+    Case("explain-plot-is-the-data", ("explain", "{d}/model.tsattn", "{d}/data.csv", "--plot",
+                                      "{d}/data.csv"), OUTPUT, ("same file as the input",),
+         {"data.csv": GOOD}),
+    # --- one output fails: none is written -------------------------------------------------
+    Case("predict-attention-unwritable-keeps-forecast-unwritten",
+         predict("{d}/data.csv", "--attention", "/proc/tsattn-x.json"), OUTPUT,
+         ("cannot write '/proc/tsattn-x.json'",), {"data.csv": GOOD}),
+    Case("predict-plot-unwritable-keeps-others-unwritten",
+         predict("{d}/data.csv", "--attention", "{d}/a.json", "--plot", "/proc/tsattn-x.png"),
+         OUTPUT, ("cannot write '/proc/tsattn-x.png'",), {"data.csv": GOOD}),
     # --- option values --------------------------------------------------------------------------
     option_case("negative-horizon", ("'--horizon'", "greater than or equal to 1"),
                 "--horizon", "-3"),
@@ -427,6 +473,9 @@ def _materialize(d: Path, files: dict[str, object], good_model: bytes) -> None:
         path = d / name
         if content is None:
             path.mkdir()
+        elif isinstance(content, tuple) and content[0] in ("symlink", "hardlink"):
+            link = path.symlink_to if content[0] == "symlink" else path.hardlink_to
+            link(d / content[1])
         elif isinstance(content, tuple):
             path.write_bytes(_model_bytes(good_model, content[1]))
         elif isinstance(content, bytes):
@@ -549,3 +598,83 @@ def test_tail_of_a_file_pipes_into_predict_without_its_header(tiny_model: Path,
     assert with_header.returncode == 0
     assert piped.stdout == with_header.stdout
     assert piped.stdout.splitlines()[0] == "date,load,temp"
+
+
+# --- special files and closed streams, through a real shell -----------------------------------
+
+
+def shell(command: str, d: Path) -> subprocess.CompletedProcess:
+    """Run `command` in bash inside `d`, with `tsattn` meaning this checkout's CLI."""
+    define = f'tsattn() {{ {shlex.quote(sys.executable)} -m tsattn "$@"; }}; '
+    return subprocess.run(["bash", "-c", define + command], cwd=d,
+                          capture_output=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120"})
+
+
+# (id, shell command run in the case directory, exit code, fragment of the error line)
+STREAM_CASES = [
+    ("stdin-closed", "tsattn predict model.tsattn - <&-", DATA, "standard input is closed"),
+    ("stdout-closed", "tsattn predict model.tsattn data.csv >&-", OUTPUT,
+     "standard output is closed"),
+    ("stdout-closed-evaluate-json",
+     "tsattn evaluate model.tsattn data.csv --from 20 --json -q >&-", OUTPUT,
+     "standard output is closed"),
+    ("stdout-closed-info-json", "tsattn info model.tsattn --json >&-", OUTPUT,
+     "standard output is closed"),
+    ("stdout-full", "tsattn predict model.tsattn data.csv > /dev/full", OUTPUT,
+     "cannot write standard output: no space left"),
+    ("output-dev-full", "tsattn predict model.tsattn data.csv -o /dev/full", OUTPUT,
+     "cannot write '/dev/full': no space left"),
+    ("stdout-appends-to-the-data", "tsattn predict model.tsattn data.csv >> data.csv", OUTPUT,
+     "output standard output is the same file as the input 'data.csv'"),
+    ("stdin-is-the-output", "tsattn predict model.tsattn - -o data.csv < data.csv", OUTPUT,
+     "output 'data.csv' is the same file as the input (standard input)"),
+    ("evaluate-json-appends-to-the-model",
+     "tsattn evaluate model.tsattn data.csv --from 20 --json -q >> model.tsattn", OUTPUT,
+     "same file as the input 'model.tsattn'"),
+]
+
+
+@pytest.mark.parametrize(("command", "code", "says"), [c[1:] for c in STREAM_CASES],
+                         ids=[c[0] for c in STREAM_CASES])
+def test_closed_and_full_streams(command: str, code: int, says: str, case_dir: Path):
+    (case_dir / "data.csv").write_text(GOOD)
+    before = snapshot(case_dir)
+    done = shell(command, case_dir)
+    line = assert_one_error_line(done.stderr.decode())
+    assert done.returncode == code, line
+    assert says in line.lower() or says in line, line
+    assert snapshot(case_dir) == before
+
+
+def test_outputs_to_devices_fifos_and_links_are_written_in_place(case_dir: Path):
+    """/dev/null stays a device, a FIFO gets the forecast, a symlink keeps pointing at its
+    file, and /dev/stdout on a pipe is the pipe: nothing is replaced by a regular file."""
+    d = case_dir
+    (d / "data.csv").write_text(GOOD)
+    (d / "real.csv").write_text("old\n")
+    (d / "link.csv").symlink_to("real.csv")
+    os.mkfifo(d / "fifo")
+    done = shell("cat fifo > from-fifo.csv & tsattn predict model.tsattn data.csv -o fifo "
+                 "--attention /dev/null; wait; tsattn predict model.tsattn data.csv "
+                 "-o link.csv; tsattn predict model.tsattn data.csv -o /dev/stdout | cat", d)
+    assert done.returncode == 0, done.stderr
+    forecast = (d / "real.csv").read_text()
+    assert forecast.startswith("date,load,temp\n") and len(forecast.splitlines()) == 7
+    fifo_lines = (d / "from-fifo.csv").read_text().splitlines()
+    assert fifo_lines[0] == "date,load,temp" and len(fifo_lines) == 7
+    assert done.stdout.decode() == forecast
+    assert (d / "link.csv").is_symlink() and Path("/dev/null").is_char_device()
+    assert (d / "fifo").is_fifo()
+    assert not [p for p in d.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("command", ["predict model.tsattn data.csv -o fc.csv --plot -",
+                                     "explain model.tsattn data.csv --plot -"])
+def test_plot_dash_is_stdout(command: str, case_dir: Path):
+    pytest.importorskip("matplotlib")
+    (case_dir / "data.csv").write_text(GOOD)
+    done = shell(f"tsattn {command}", case_dir)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(b"\x89PNG\r\n")
+    assert not (case_dir / "-").exists()

@@ -113,3 +113,48 @@ def test_plain_file_name_in_current_directory(
     check_writable(Path("m.tsattn"))
     atomic_write_text(Path("m.tsattn"), "ok")
     assert (tmp_path / "m.tsattn").read_text() == "ok"
+
+
+def test_a_batch_commits_all_outputs_or_none(tmp_path: Path) -> None:
+    """The second output cannot be written: the first keeps its old content, no temp left."""
+    first = tmp_path / "fc.csv"
+    first.write_text("old")
+    with pytest.raises(OutputError, match="does not exist"), files.output_batch():
+        atomic_write_text(first, "new")
+        atomic_write_text(tmp_path / "no" / "a.json", "{}")
+    assert first.read_text() == "old"
+    assert os.listdir(tmp_path) == ["fc.csv"]
+    with files.output_batch():
+        atomic_write_text(first, "new")
+        atomic_write_text(tmp_path / "a.json", "{}")
+        assert first.read_text() == "old"  # nothing is renamed before the block ends
+    assert first.read_text() == "new" and (tmp_path / "a.json").read_text() == "{}"
+
+
+def test_a_failed_direct_write_removes_the_staged_files(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="No space left"), files.output_batch():
+        atomic_write_text(tmp_path / "a.json", "{}")
+        files.write_output_bytes("/dev/full", b"x")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("outputs, inputs, says", [
+    (["{t}/d.csv"], ["{t}/d.csv"], "same file as the input"),
+    (["{t}/./d.csv"], ["{t}/d.csv"], "same file as the input"),
+    (["{t}/link"], ["{t}/d.csv"], "same file as the input"),
+    (["{t}/new.csv", "{t}/sub/../new.csv"], [], "one would overwrite the other"),
+])
+def test_check_outputs_compares_files_not_strings(tmp_path: Path, outputs: list[str],
+                                                  inputs: list[str], says: str) -> None:
+    (tmp_path / "d.csv").write_text("x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "d.csv")
+    with pytest.raises(OutputError, match=says):
+        files.check_outputs([o.format(t=tmp_path) for o in outputs],
+                            [i.format(t=tmp_path) for i in inputs])
+
+
+def test_devices_and_distinct_files_pass_the_check(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("x")
+    files.check_outputs(["/dev/null", "/dev/null", str(tmp_path / "fc.csv"), None],
+                        [str(tmp_path / "d.csv"), str(tmp_path / "missing.tsattn")])

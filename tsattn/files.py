@@ -1,10 +1,21 @@
-"""Atomic output: a file is either its old content or the complete new content, never half.
+"""Safe output: a file is either its old content or the complete new content, never half.
 
 A crash or Ctrl-C during a save must not leave a truncated model or forecast behind for a
-later command to choke on. So every write goes to a hidden temp file in the *same*
-directory (same file system, so the rename is atomic), is flushed to disk, and only then
-renamed over the target. Unwritable paths become `OutputError`s that name the fix, and
-`check_writable` lets the CLI find a typo before a long training instead of after it.
+later command to choke on. So a write to a regular file (or a new path) goes to a hidden
+temp file in the *same* directory (same file system, so the rename is atomic), is flushed
+to disk, and only then renamed over the target. Anything that is not a regular file —
+standard output, a character device such as /dev/null, a FIFO — is written directly: a
+rename would replace the node itself with a plain file. Unwritable paths become
+`OutputError`s that name the fix, and `check_writable` lets the CLI find a typo before a
+long training instead of after it.
+
+One command may write several outputs (a forecast, its attention summary, a picture; a
+model and its resume file). Inside `output_batch()` every write is staged first, and only
+when all of them are staged are the direct ones written and the temp files renamed, so a
+full disk or a bad path for one output leaves every other output as it was.
+`check_outputs` refuses, before any work, an output that is the same file as an input or
+as another output: files are compared by device and inode, so links and `./x` versus `x`
+are caught, and a path that does not exist yet by its resolved name.
 
 A process killed mid-write (SIGKILL, power loss) leaves its temp file behind. The writer
 holds an exclusive `flock` on its temp file until the rename, and the kernel drops the lock
@@ -17,10 +28,15 @@ temp files are left for the user to delete.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import re
 import secrets
+import stat
+import sys
 import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tsattn.errors import OutputError
@@ -32,6 +48,7 @@ except ImportError:  # pragma: no cover - Windows
 
 _FIX = "choose another output path"
 STALE_AFTER = 1.0  # seconds without a change before an unlocked temp file counts as stale
+STDOUT = "-"
 
 
 def check_writable(path: Path) -> None:
@@ -41,6 +58,10 @@ def check_writable(path: Path) -> None:
     where = f"cannot write {str(path)!r}"
     if path.is_dir():
         raise OutputError(f"{where}: it is a directory; give a file name inside it or {_FIX}")
+    if _is_direct(path):
+        if not os.access(path, os.W_OK):
+            raise OutputError(f"{where}: no permission to write it; {_FIX}")
+        return
     if not parent.exists():
         raise OutputError(
             f"{where}: directory {str(parent)!r} does not exist; create it or {_FIX}"
@@ -51,6 +72,66 @@ def check_writable(path: Path) -> None:
         raise OutputError(
             f"{where}: no permission to write in directory {str(parent)!r}; {_FIX}"
         )
+
+
+def _is_direct(path: Path) -> bool:
+    """Whether `path` (after links) exists and is not a regular file: written in place."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _identity(path: str | os.PathLike | int) -> tuple | None:
+    """What makes two names one file: device and inode, or the resolved name of a new path.
+
+    Character devices (a terminal, /dev/null) get None: writing twice to one is harmless,
+    and a terminal is both stdin and stdout of an interactive command.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None if isinstance(path, int) else ("new", os.path.realpath(path))
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISCHR(st.st_mode):
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def check_outputs(outputs: Sequence[str | os.PathLike | None],
+                  inputs: Sequence[str | os.PathLike | None]) -> None:
+    """Refuse outputs that would overwrite an input or each other, before any work.
+
+    `None` entries are ignored; `-` is standard input among the inputs and standard output
+    among the outputs. Also checks that each output file can be written.
+    """
+    seen: dict[tuple, str] = {}
+    for name in inputs:
+        if name is not None:
+            ident = _identity(0 if str(name) == STDOUT else name)
+            if ident is not None and ident[0] != "new":
+                seen.setdefault(ident, "input " + _label(name, "(standard input)"))
+    for name in outputs:
+        if name is None:
+            continue
+        if str(name) != STDOUT:
+            check_writable(Path(name))
+        ident = _identity(1 if str(name) == STDOUT else name)
+        label = _label(name, "standard output")
+        if ident in seen:
+            other = seen[ident]
+            harm = ("would destroy that input" if other.startswith("input")
+                    else "one would overwrite the other")
+            raise OutputError(f"output {label} is the same file as the {other}; {harm}; "
+                              f"{_FIX}")
+        if ident is not None:
+            seen[ident] = f"output {label}"
+
+
+def _label(name: str | os.PathLike, stream: str) -> str:
+    return stream if str(name) == STDOUT else repr(str(name))
 
 
 def temp_files(path: Path) -> list[Path]:
@@ -87,14 +168,107 @@ def remove_stale_temp_files(path: Path) -> list[Path]:
     return removed
 
 
+@dataclass
+class _Staged:
+    """A complete temp file, still locked, waiting to be renamed over `path`."""
+
+    path: Path
+    tmp: Path
+    fd: int
+
+
+@dataclass
+class _Batch:
+    """The outputs of one command: temp files to rename and direct writes, in order."""
+
+    staged: list[_Staged] = field(default_factory=list)
+    direct: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def commit(self) -> None:
+        """Direct writes first (they cannot be undone, nor can they half-fail a rename),
+        then every rename; a failed direct write removes every temp file."""
+        try:
+            for dest, data in self.direct:
+                _write_direct(dest, data)
+            for item in self.staged:
+                _rename(item)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        for item in self.staged:
+            with contextlib.suppress(OSError):
+                os.close(item.fd)  # releases the lock, after the rename
+            with contextlib.suppress(FileNotFoundError):
+                item.tmp.unlink()
+        self.staged.clear()
+
+
+_BATCH: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar("batch", default=None)
+
+
+@contextlib.contextmanager
+def output_batch() -> Iterator[None]:
+    """Commit every write made inside the block together when it ends, or none of them.
+
+    Batches do not nest into each other: an inner block commits on its own exit.
+    """
+    batch = _Batch()
+    token = _BATCH.set(batch)
+    try:
+        yield
+    except BaseException:
+        batch.discard()
+        raise
+    finally:
+        _BATCH.reset(token)
+    batch.commit()
+
+
+def write_output_bytes(dest: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to a path or to standard output (`-`), safely for each kind of target."""
+    batch = _BATCH.get()
+    one = batch if batch is not None else _Batch()
+    if str(dest) == STDOUT or _same_as_stdout(Path(dest)):
+        one.direct.append((STDOUT, data))
+    elif _is_direct(Path(dest)):
+        check_writable(Path(dest))
+        one.direct.append((str(dest), data))
+    else:
+        one.staged.append(_stage(Path(dest), data))
+    if batch is None:
+        one.commit()
+
+
+def _same_as_stdout(path: Path) -> bool:
+    """`/dev/stdout` or another name of the file our stdout already writes to (`>> log`):
+    written through the open stream, so an appending redirection is not replaced."""
+    ident = _identity(path)
+    return ident is not None and ident[0] != "new" and ident == _identity(1)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace `path` with `data` in one step; on any failure the old file stays as it was.
 
-    The temp file is created with mode 0o666 minus the umask (as `open` would), not the
-    0o600 of `tempfile.mkstemp`, so a saved model is as readable as any other output. It
-    stays locked until renamed, and stale temp files of earlier, killed writers go first.
+    A path that is a device or FIFO is written directly instead (see the module notes).
     """
-    path = Path(path)
+    write_output_bytes(Path(path), data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """`atomic_write_bytes` for text, always UTF-8 so files read the same on every system."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _stage(path: Path, data: bytes) -> _Staged:
+    """Write `data` to a locked temp file beside `path`, on disk, not yet renamed.
+
+    A symlink is followed, so the link stays and its target gets the content. The temp
+    file is created with mode 0o666 minus the umask (as `open` would), not the 0o600 of
+    `tempfile.mkstemp`, so a saved model is as readable as any other output.
+    """
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     check_writable(path)
     remove_stale_temp_files(path)
     tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
@@ -108,18 +282,56 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _sync_directory(path.parent)
+        return _Staged(path, tmp, fd)
     except BaseException as exc:
+        if fd is not None:
+            os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         if isinstance(exc, OSError):
-            reason = exc.strerror or str(exc)
-            raise OutputError(f"cannot write {str(path)!r}: {reason}; {_FIX}") from exc
+            raise _write_error(str(path), exc) from exc
         raise
-    finally:
-        if fd is not None:
-            os.close(fd)  # releases the lock, after the rename
+
+
+def _rename(item: _Staged) -> None:
+    try:
+        os.replace(item.tmp, item.path)
+    except OSError as exc:
+        raise _write_error(str(item.path), exc) from exc
+    _sync_directory(item.path.parent)
+
+
+def _write_direct(dest: str, data: bytes) -> None:
+    """Standard output, a device or a FIFO: written in place; errors become exit 5.
+
+    A reader that closed a pipe early (`| head`) still raises BrokenPipeError, which the
+    CLI treats as the reader's choice, not as an error.
+    """
+    try:
+        if dest == STDOUT:
+            stream = sys.stdout
+            if stream is None:
+                raise OutputError("standard output is closed; redirect it to a file or give "
+                                  "-o FILE")
+            stream.flush()
+            stream.buffer.write(data)
+            stream.buffer.flush()
+            return
+        with open(dest, "wb") as fh:
+            fh.write(data)
+    except BrokenPipeError:
+        if dest == STDOUT:
+            raise
+        raise OutputError(f"cannot write {dest!r}: its reader went away (broken pipe); "
+                          f"keep a reader on it or {_FIX}") from None
+    except (OSError, ValueError) as exc:
+        raise _write_error("standard output" if dest == STDOUT else dest, exc) from exc
+
+
+def _write_error(where: str, exc: Exception) -> OutputError:
+    reason = getattr(exc, "strerror", None) or str(exc)
+    name = where if where == "standard output" else repr(where)
+    return OutputError(f"cannot write {name}: {reason}; {_FIX}")
 
 
 def _sync_directory(directory: Path) -> None:
@@ -130,8 +342,3 @@ def _sync_directory(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """`atomic_write_bytes` for text, always UTF-8 so files read the same on every system."""
-    atomic_write_bytes(path, text.encode("utf-8"))

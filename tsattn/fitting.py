@@ -32,6 +32,7 @@ from tsattn.data import (
     time_labels,
 )
 from tsattn.errors import DataError, UsageError
+from tsattn.files import output_batch
 from tsattn.models import build_model
 from tsattn.training import (
     EpochReport,
@@ -126,10 +127,12 @@ class _Saver:
         self.inner.on_batch(epoch, batch, n_batches, loss)
 
     def on_epoch(self, report: EpochReport, state: TrainState) -> None:
-        if report.improved:
-            meta = model_metadata(self.frame, self.prep, state, time.perf_counter() - self.started)
-            save_checkpoint(self.model_path, state.best_weights, meta)
-        save_resume(resume_path(self.model_path), *_resume_payload(self, state))
+        with output_batch():  # the model and its resume file: both new, or both as before
+            if report.improved:
+                meta = model_metadata(self.frame, self.prep, state,
+                                      time.perf_counter() - self.started)
+                save_checkpoint(self.model_path, state.best_weights, meta)
+            save_resume(resume_path(self.model_path), *_resume_payload(self, state))
         self.inner.on_epoch(report, state)
 
 

@@ -17,7 +17,7 @@ import typer
 
 from tsattn.cli import options as opt
 from tsattn.cli.render import error_line, key_value_table
-from tsattn.cli.streams import check_output, open_source, write_output
+from tsattn.cli.streams import check_outputs, guard_standard_fds, open_source, write_output
 from tsattn.config import (
     RunConfig,
     from_dict,
@@ -125,7 +125,9 @@ def train(
     validate_train(run.train)
     validate_model(run.model)
     model_path = Path(output or default_model_path(data))
-    check_output(str(model_path))
+    from tsattn.checkpoint import resume_path
+
+    check_outputs([model_path, resume_path(model_path)], [data, config])
     from tsattn.cli.training_view import run_training
 
     run_training(open_source(data), run, model_path, resume, quiet)
@@ -150,17 +152,19 @@ def predict(
     """Forecast the rows after the given history; CSV (or JSON) on stdout."""
     if format not in ("csv", "json"):
         raise UsageError(f"unknown --format {format!r}; use csv or json")
-    if attention == "-" and output in (None, "-"):
-        raise UsageError("--attention - and the forecast would both go to stdout; "
-                         "give -o FILE or an --attention file")
-    for path in (output, attention, plot):
-        check_output(None if path is None else str(path))
+    for flag, path in (("--attention", attention), ("--plot", plot)):
+        if path is not None and str(path) == "-" and output in (None, "-"):
+            raise UsageError(f"{flag} - and the forecast would both go to stdout; "
+                             f"give -o FILE or a {flag} file")
+    check_outputs([output or "-", attention, plot], [model_file, data])
     _check_model_file(model_file)
     from tsattn.cli.predict_view import run_predict
+    from tsattn.files import output_batch
 
-    run_predict(model_file, open_source(data), output=output, fmt=format, rolling=rolling,
-                attention_path=attention, explain=explain, top_k=top_k, plot=plot,
-                fill=fill, device=device, quiet=quiet)
+    with output_batch():
+        run_predict(model_file, open_source(data), output=output, fmt=format, rolling=rolling,
+                    attention_path=attention, explain=explain, top_k=top_k, plot=plot,
+                    fill=fill, device=device, quiet=quiet)
 
 
 @app.command()
@@ -175,7 +179,7 @@ def explain(
     device: opt.Device = "cpu",
 ) -> None:
     """Show which inputs the last forecast attended to, with their times and values."""
-    check_output(None if plot is None else str(plot))
+    check_outputs([plot], [model_file, data])
     from tsattn.cli.predict_view import run_explain
 
     run_explain(model_file, open_source(data), steps=step or None, top_k=top_k, plot=plot,
@@ -197,6 +201,7 @@ def evaluate(
     quiet: opt.Quiet = False,
 ) -> None:
     """Score the model and the free baselines on the same windows."""
+    check_outputs(["-" if json_out else None], [model_file, data])
     _check_model_file(model_file)
     from tsattn.cli.predict_view import run_evaluate
 
@@ -244,6 +249,7 @@ def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every failure into one line and an exit code."""
+    guard_standard_fds()
     command = typer.main.get_command(app)
     try:
         code = command.main(argv, prog_name="tsattn", standalone_mode=False)

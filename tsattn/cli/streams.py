@@ -2,32 +2,59 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
+
+from tsattn.errors import DataError, OutputError
+
+_closed: set[int] = set()
+_STDOUT_CLOSED = "standard output is closed; redirect it to a file or give -o FILE"
+
+
+def guard_standard_fds() -> None:
+    """Put /dev/null on any of fds 0-2 the shell closed (`<&-`, `>&-`), and remember it.
+
+    Otherwise the next file tsattn opens would get that number, and a write meant for
+    stdout would land in it; `sys.stdin`/`sys.stdout` are None then, and the commands
+    that need them say so instead of failing with an AttributeError.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            _closed.add(fd)
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
 
 
 def open_source(arg: str) -> Path | TextIO:
     """A path to read, or the stdin stream for '-' (decoded by the reader, BOM included)."""
     if arg == "-":
+        if sys.stdin is None or 0 in _closed:
+            raise DataError("standard input is closed; pipe a CSV into tsattn or give the "
+                            "path of a file instead of -")
         return sys.stdin
     return Path(arg)
 
 
 def write_output(dest: str | None, text: str) -> None:
-    """Write data to stdout, or atomically to a file so readers never see half of it."""
-    if dest in (None, "-"):
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    from tsattn.files import atomic_write_text
+    """Write data to stdout, or safely to a file, device or FIFO (see tsattn.files)."""
+    from tsattn.files import write_output_bytes
 
-    atomic_write_text(Path(dest), text)
+    write_output_bytes("-" if dest is None else dest, text.encode("utf-8"))
 
 
-def check_output(dest: str | None) -> None:
-    """Fail before any work when an output file could not be written."""
-    if dest not in (None, "-"):
-        from tsattn.files import check_writable
+def check_outputs(outputs: list[str | Path | None], inputs: list[str | Path | None]) -> None:
+    """Fail before any work when an output cannot be written or would overwrite an input.
 
-        check_writable(Path(dest))
+    `-` is stdout among the outputs and stdin among the inputs; None entries are unused.
+    """
+    from tsattn.files import check_outputs as check
+
+    if 1 in _closed and any(str(o) == "-" for o in outputs if o is not None):
+        raise OutputError(_STDOUT_CLOSED)
+    check(outputs, inputs)
