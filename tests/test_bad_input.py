@@ -678,3 +678,40 @@ def test_plot_dash_is_stdout(command: str, case_dir: Path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(b"\x89PNG\r\n")
     assert not (case_dir / "-").exists()
+
+
+# --- names from a file are text on every surface ------------------------------------------------
+
+NASTY = ("OT[/]", "t[bold]x\x1b]0;X\x07\x1b[2J\x1b[31mRED")
+
+
+@pytest.fixture(scope="module")
+def nasty_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained (with its summary table shown) on columns named like markup/escapes."""
+    d = tmp_path_factory.mktemp("nasty")
+    header = ("date", *(f'"{n}"' for n in NASTY))
+    (d / "data.csv").write_text(csv_text(rows(), header=header), encoding="utf-8")
+    done = run_cli("train", "data.csv", "-o", "[red]m.tsattn", *SMALL[:-1], cwd=d)
+    assert done.returncode == 0, done.stderr
+    (d / "train.err").write_text(done.stderr)
+    return d
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", [
+    (), ("info", "[red]m.tsattn"), ("explain", "[red]m.tsattn", "data.csv"),
+    ("predict", "[red]m.tsattn", "data.csv", "--explain"),
+    ("evaluate", "[red]m.tsattn", "data.csv", "--from", "20", "--season", "6"),
+], ids=["train", "info", "explain", "predict-explain", "evaluate"])
+def test_names_are_shown_as_text_with_escapes_visible(argv: tuple[str, ...], nasty_dir: Path):
+    if argv:
+        done = run_cli(*argv, cwd=nasty_dir)
+        assert done.returncode == 0, done.stderr
+        stderr = done.stderr
+    else:
+        stderr = (nasty_dir / "train.err").read_text()
+    assert "\x1b" not in stderr and "\x07" not in stderr
+    if argv[:1] != ("evaluate",):
+        assert "OT[/]" in stderr and "t[bold]x\\x1b]0;X\\x07" in stderr, stderr
+    if argv[:1] in ((), ("info",)):
+        assert "[red]m.tsattn" in stderr

@@ -14,6 +14,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 console = Console(stderr=True, highlight=False)
 
@@ -23,6 +24,23 @@ def one_line(text: str) -> str:
     newline (quoted in the CSV) or terminal escapes, and a message must stay one line."""
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
                    for ch in text)
+
+
+def text(value: object) -> Text:
+    """Any string a user or a file supplied, ready for a table or a line: a rich `Text` is
+    never parsed as markup (a column named `OT[/]` is just a name), and control characters
+    are shown escaped (`\\x1b`), so a header cannot restyle or clear the terminal."""
+    return Text(one_line(str(value)))
+
+
+def lines(values: list[str]) -> Text:
+    """Several `text` values in one table cell, one per line."""
+    return Text("\n").join(text(v) for v in values)
+
+
+def say(message: str) -> None:
+    """A plain line for people on stderr, with whatever it quotes shown as text."""
+    console.print(text(message), soft_wrap=True)
 
 
 def warn(messages: tuple[str, ...] | list[str]) -> None:
@@ -75,11 +93,11 @@ class ProgressObserver:
 
 
 def key_value_table(title: str, rows: list[tuple[str, str]]) -> None:
-    table = Table(title=title, show_header=False, title_justify="left")
+    table = Table(title=text(title), show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(text(key), text(value))
     console.print(table)
 
 
@@ -93,7 +111,7 @@ def scores_table(result: dict) -> None:
         table.add_column(column, justify="left" if column == "forecaster" else "right")
     for name, s in scores.items():
         ratio = "" if name == "model" else f"{model_mse / s['mse']:.3f}"
-        table.add_row(name, f"{s['mse']:.4f}", f"{s['mae']:.4f}", ratio)
+        table.add_row(text(name), f"{s['mse']:.4f}", f"{s['mae']:.4f}", ratio)
     console.print(table)
 
 
@@ -120,12 +138,12 @@ def attention_table(rows: list[dict], target_note: str) -> None:
     """The most attended inputs (periods, for a model with patch tokens) for a few steps."""
     periods = all("top_periods" in row for row in rows)
     title = "most attended periods" if periods else "most attended inputs"
-    table = Table(title=f"{title} ({target_note})", title_justify="left")
+    table = Table(title=text(f"{title} ({target_note})"), title_justify="left")
     for column in ("step", "forecast time", "top periods (first..last: weight)" if periods
                    else "top inputs (time: weight)", "entropy ratio"):
         table.add_column(column, no_wrap=column.startswith("top"))
     for row in rows:
-        tops = "\n".join(_period_entry(t) for t in row["top_periods"]) if periods else "\n".join(
-            _top_entry(t) for t in row["top"])
-        table.add_row(str(row["step"]), str(row["time"]), tops, f"{row['entropy_ratio']:.2f}")
+        tops = lines([_period_entry(t) for t in row["top_periods"]] if periods
+                     else [_top_entry(t) for t in row["top"]])
+        table.add_row(str(row["step"]), text(row["time"]), tops, f"{row['entropy_ratio']:.2f}")
     console.print(table)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shlex
 from pathlib import Path
 from typing import Any, TextIO
 
 from tsattn.checkpoint import read_metadata, resume_path
-from tsattn.cli.render import ProgressObserver, console, key_value_table, warn
+from tsattn.cli.render import ProgressObserver, key_value_table, say, warn
 from tsattn.config import RunConfig, validate_model
 from tsattn.data import read_frame
 from tsattn.errors import Interrupted, TrainingError, TsattnError
@@ -84,4 +85,4 @@ def _summary(model_path: Path, state: Any, meta: dict) -> None:
         ("epochs", f"{metrics['epochs_run']} ({why})"),
         ("training time", f"{metrics['train_seconds']:.1f} s"),
     ])
-    console.print(f"next: tsattn predict {model_path} DATA > forecast.csv")
+    say(f"next: tsattn predict {shlex.quote(str(model_path))} DATA > forecast.csv")
