@@ -93,8 +93,9 @@ def _torch_save_bytes() -> bytes:
     return buffer.getvalue()
 
 
-def _rewritten(good: bytes, edit_meta=None, edit_tensors=None) -> bytes:
-    """A well-formed tsattn file whose metadata or tensors were changed by hand."""
+def _rewritten(good: bytes, edit_meta=None, edit_tensors=None, edit_text=None) -> bytes:
+    """A well-formed tsattn file whose metadata (as a dict or as JSON text) or tensors
+    were changed by hand."""
     from safetensors.numpy import load, save
 
     (length,) = struct.unpack("<Q", good[:8])
@@ -104,7 +105,10 @@ def _rewritten(good: bytes, edit_meta=None, edit_tensors=None) -> bytes:
         meta = edit_meta(meta)
     if edit_tensors:
         edit_tensors(tensors)
-    return save(tensors, metadata={**strings, "meta": json.dumps(meta)})
+    text = json.dumps(meta)
+    if edit_text:
+        text = edit_text(text)
+    return save(tensors, metadata={**strings, "meta": text})
 
 
 def _set(meta: dict, dotted: str, value: object) -> dict:
@@ -132,10 +136,47 @@ META_EDITS = {
 }
 
 
+def _fill(value: float):
+    """A tensor edit: the first floating tensor filled with `value`."""
+    def edit(tensors: dict) -> None:
+        name = sorted(tensors)[0]
+        tensors[name] = np.full_like(tensors[name], value)
+    return edit
+
+
+def _bigger_model(meta: dict) -> dict:
+    """Billions of weights asked for by the config of a file that holds a tiny model."""
+    meta["config"]["model"].update(d_model=16_384, n_heads=1, d_ff=65_536, n_layers=256)
+    return meta
+
+
+META_EDITS.update({
+    "meta-scaler-mean-nan": lambda m: _set(m, "scaler.mean", [float("nan")] * 2),
+    "meta-scaler-scale-overflows": lambda m: _set(m, "scaler.scale", [1e39, 1.0]),
+    "meta-lookback-10-12": lambda m: _set(m, "config.model.lookback", 10**12),
+    "meta-huge-model": _bigger_model,
+    "meta-metrics-huge": lambda m: _set(m, "metrics.best_val_mse", 10**400),
+})
+TEXT_EDITS = {
+    "meta-5000-digit-integer": lambda t: t.replace('"epochs_run": ', '"epochs_run": '
+                                                   + "9" * 5000 + ", \"x\": "),
+    "meta-nested-100k-deep": lambda t: t[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000
+                                                 + "}",
+    "meta-infinity-constant": lambda t: t.replace('"best_val_mse": ', '"best_val_mse": '
+                                                  'Infinity, "y": '),
+}
+TENSOR_EDITS = {"weights-nan": _fill(float("nan")), "weights-inf": _fill(float("inf")),
+                "weights-overflow": _fill(3e38)}
+
+
 def _model_bytes(good: bytes, kind: str) -> bytes:
     """Damaged or foreign variants of a good model file."""
     if kind in META_EDITS:
         return _rewritten(good, edit_meta=META_EDITS[kind])
+    if kind in TEXT_EDITS:
+        return _rewritten(good, edit_text=TEXT_EDITS[kind])
+    if kind in TENSOR_EDITS:
+        return _rewritten(good, edit_tensors=TENSOR_EDITS[kind])
     if kind == "tensor-shape":
         return _rewritten(good, edit_tensors=_wrong_shape)
     if kind == "truncated":
@@ -198,6 +239,12 @@ def data_case(id: str, content: str | bytes, says: tuple[str, ...], *extra: str)
 def option_case(id: str, says: tuple[str, ...], *extra: str) -> Case:
     """Good data, one bad option value: a usage error before any work."""
     return Case(id, train("{d}/data.csv", *extra), USAGE, says, {"data.csv": GOOD})
+
+
+def config_case(id: str, toml: str | bytes, says: tuple[str, ...], *extra: str) -> Case:
+    """Good data, a `--config` file with one bad value: a usage error before any work."""
+    return Case(id, train("{d}/data.csv", "--config", "{d}/run.toml", *extra), USAGE, says,
+                {"data.csv": GOOD, "run.toml": toml})
 
 
 def model_case(id: str, kind: str, says: tuple[str, ...]) -> Case:
@@ -311,6 +358,33 @@ CASES = [
                ("scaler statistics that do not match", "retrain")),
     model_case("model-tensor-shape-mismatch", "tensor-shape",
                ("does not hold a usable tsattn model", "retrain")),
+    # --- non-finite or outsized models ----------------------------------------------------------
+    model_case("model-scaler-mean-nan", "meta-scaler-mean-nan", ("truncated or corrupt",)),
+    model_case("model-scaler-scale-overflows", "meta-scaler-scale-overflows",
+               ("scaler statistics", "retrain")),
+    model_case("model-weights-nan", "weights-nan", ("nan or infinite weights", "retrain")),
+    model_case("model-weights-inf", "weights-inf", ("nan or infinite weights",)),
+    model_case("model-forecast-overflows", "weights-overflow",
+               ("produced nan or infinite forecasts", "retrain")),
+    model_case("model-lookback-10-12", "meta-lookback-10-12",
+               ("unusable 'config'", "--lookback must be from 1 to 100000")),
+    model_case("model-config-asks-for-billions", "meta-huge-model",
+               ("does not match its config", "retrain")),
+    model_case("model-5000-digit-integer", "meta-5000-digit-integer", ("truncated or corrupt",)),
+    model_case("model-json-nested-100k-deep", "meta-nested-100k-deep",
+               ("truncated or corrupt",)),
+    model_case("model-infinity-in-metadata", "meta-infinity-constant",
+               ("truncated or corrupt",)),
+    Case("evaluate-json-forecast-overflows", ("evaluate", "{d}/model.tsattn", "{d}/data.csv",
+                                              "--from", "30", "--json", "-q"), MODEL,
+         ("produced nan or infinite forecasts",),
+         {"data.csv": GOOD, "model.tsattn": ("model", "weights-overflow")}),
+    Case("info-json-infinity-in-metadata", ("info", "{d}/model.tsattn", "--json"), MODEL,
+         ("truncated or corrupt",), {"model.tsattn": ("model", "meta-infinity-constant")}),
+    Case("info-metrics-huge", ("info", "{d}/model.tsattn"), MODEL, ("malformed 'metrics'",),
+         {"model.tsattn": ("model", "meta-metrics-huge")}),
+    Case("info-model-from-a-pipe", ("info", "/dev/stdin"), MODEL, ("not a regular file",),
+         stdin="x"),
     Case("info-metadata-empty", ("info", "{d}/model.tsattn"), MODEL, ("'targets'",),
          {"model.tsattn": ("model", "meta-empty")}),
     Case("info-pickle", ("info", "{d}/model.tsattn"), MODEL, ("never unpickles",),
@@ -418,6 +492,43 @@ CASES = [
     Case("config-target-not-names", train("{d}/data.csv", "--config", "{d}/run.toml"), USAGE,
          ("target must be a column name or a list of names",),
          {"data.csv": GOOD, "run.toml": 'target = ["load", 3]\n'}),
+    # --- one validation for flags and config values ---------------------------------------------
+    config_case("config-lr-nan", "lr = nan\n", ("--lr must be a finite number", "nan")),
+    config_case("config-lr-inf", "lr = inf\n", ("--lr must be a finite number", "inf")),
+    config_case("config-lr-overflowing-literal", "lr = 1e400\n", ("--lr must be a finite",)),
+    config_case("config-clip-nan", "clip = nan\n", ("--clip must be a finite number",)),
+    config_case("config-weight-decay-minus-inf", "weight-decay = -inf\n",
+                ("--weight-decay must be a finite number",)),
+    config_case("config-dropout-nan", "dropout = nan\n", ("--dropout must be a finite",),
+                "--epochs", "1"),
+    config_case("config-dropout-one", "dropout = 1.0\n", ("--dropout must be from 0 to 0.99",)),
+    config_case("config-seed-huge", "seed = 99999999999999999999999\n",
+                ("--seed must be from 0 to", "an integer of 23 digits")),
+    config_case("config-seed-5000-digits", "seed = " + "9" * 5000 + "\n",
+                ("not valid TOML", "too long")),
+    config_case("config-nested-5000-deep", "x = " + "[" * 5000 + "]" * 5000 + "\n",
+                ("not valid TOML", "nested too deeply")),
+    config_case("config-lookback-huge", "lookback = 1_000_000_000_000\n",
+                ("--lookback must be from 1 to 100000",), "--lookback", "1000000000000"),
+    config_case("config-batch-size-float", "batch-size = 1.5\n",
+                ("batch-size must be a whole number",)),
+    config_case("config-train-end-float", "train-end = 6.5\n",
+                ("train-end must be a row number or a timestamp",)),
+    config_case("config-train-end-negative", "train-end = -3\n", ("--train-end -3 is negative",)),
+    config_case("config-train-end-past-data", "train-end = 600\n", ("--train-end 600",
+                                                                      "past the end")),
+    config_case("config-not-utf8", "lr = 0.1 # caf\xe9".encode("latin-1"), ("not UTF-8",)),
+    option_case("seed-huge", ("--seed must be from 0 to", "an integer of 23 digits"),
+                "--seed", "99999999999999999999999"),
+    option_case("seed-negative", ("--seed must be from 0",), "--seed", "-1"),
+    option_case("lr-nan-flag", ("'--lr'",), "--lr", "nan"),
+    option_case("clip-inf-flag", ("--clip must be a finite number",), "--clip", "inf"),
+    option_case("weight-decay-nan-flag", ("'--weight-decay'",), "--weight-decay", "nan"),
+    option_case("d-model-huge", ("--d-model must be from 1 to 16384",), "--d-model",
+                "1000000000"),
+    option_case("train-end-superscript-digit", ("--train-end '²'", "row number or a timestamp"),
+                "--train-end", "²"),
+    option_case("train-end-arabic-digit", ("--train-end ٣",), "--train-end", "٣"),
     Case("evaluate-default-start-past-data", ("evaluate", "{d}/model.tsattn", "{d}/data.csv"),
          USAGE, ("at row 480", "has 40 rows", "--from"), {"data.csv": GOOD}),
     Case("evaluate-from-outside-data", ("evaluate", "{d}/model.tsattn", "{d}/data.csv",
@@ -598,6 +709,18 @@ def test_tail_of_a_file_pipes_into_predict_without_its_header(tiny_model: Path,
     assert with_header.returncode == 0
     assert piped.stdout == with_header.stdout
     assert piped.stdout.splitlines()[0] == "date,load,temp"
+
+
+def test_config_row_index_as_toml_integer(tmp_path: Path):
+    """`train-end = 20` (a TOML integer) is a row index, exactly as `--train-end 20` is."""
+    (tmp_path / "data.csv").write_text(GOOD)
+    (tmp_path / "run.toml").write_text("train-end = 20\nval-end = 30\n")
+    done = run_cli("train", "data.csv", "--config", "run.toml", "-o", "m.tsattn", *SMALL,
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(run_cli("info", "m.tsattn", "--json", cwd=tmp_path).stdout)
+    assert info["split"] == {"train_end": 20, "val_end": 30}
+    assert info["config"]["data"]["train_end"] == "20"
 
 
 # --- special files and closed streams, through a real shell -----------------------------------

@@ -102,7 +102,9 @@ def check_model_meta(meta: dict[str, Any], path: Path) -> RunConfig:
     if not (isinstance(split, dict) and isinstance(split.get("val_end"), int)):
         raise bad("no 'split'")
     metrics = meta.get("metrics", {})
-    if not isinstance(metrics, dict):
+    if not isinstance(metrics, dict) or not all(
+            isinstance(metrics.get(k, 0), (int, float)) and abs(metrics.get(k, 0)) < 1e300
+            for k in ("best_val_mse", "epochs_run", "train_seconds")):
         raise bad("malformed 'metrics'")
     if not isinstance(meta.get("config"), dict):
         raise bad("no 'config'")
@@ -144,7 +146,7 @@ def _save(path: Path, tensors: dict[str, Tensor], meta: dict[str, Any], kind: _K
     header = {
         "format": kind.format,
         "format_version": str(FORMAT_VERSION),
-        "meta": json.dumps(meta),
+        "meta": json.dumps(meta, allow_nan=False),
     }
     atomic_write_bytes(Path(path), save(flat, metadata=header))
 
@@ -170,6 +172,11 @@ def _open(path: Path, kind: _Kind) -> IO[bytes]:
     if path.is_dir():
         raise CheckpointError(
             f"{kind.noun} {str(path)!r} is a directory; pass the file itself"
+        )
+    if not path.is_file():
+        raise CheckpointError(
+            f"{kind.noun} {str(path)!r} is not a regular file (a pipe or a device); tsattn "
+            "reads it more than once, so save it to a file and pass that"
         )
     try:
         return path.open("rb")
@@ -240,13 +247,20 @@ def _check_format(strings: Any, path: Path, kind: _Kind) -> dict[str, Any]:
 
 
 def _parse_json(raw: bytes, path: Path, kind: _Kind, what: str) -> dict[str, Any]:
+    """Strict JSON: NaN/Infinity are refused like any other damage, and so are integers of
+    over 4300 digits and nesting deeper than the recursion limit (ValueError, RecursionError
+    from the parser itself)."""
     try:
-        value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        value = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError among them
         value = None
     if not isinstance(value, dict):
         raise _corrupt(path, kind, f"{what} is not a JSON object")
     return value
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _corrupt(path: Path, kind: _Kind, detail: str) -> CheckpointError:

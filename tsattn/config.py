@@ -7,6 +7,7 @@ that the run can be repeated. Only plain types live here so the JSON round trip 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -20,6 +21,18 @@ MODEL_KINDS = ("lstm-attn", "transformer")
 ATTENTION_KINDS = ("dot", "general", "additive", "scaled-dot")
 FILL_METHODS = ("none", "ffill", "interpolate")
 REVIN_ANCHORS = ("mean", "last")
+ROW_FIELDS = ("train_end", "val_end")  # a row index or a timestamp: TOML may give an int
+# Inclusive bounds of every number a run takes, from flags, a config file or a model file.
+# The upper bounds are far beyond any sensible run; they stop a typo or a hand-made model
+# file from asking for terabytes before anything is checked against the data.
+LIMITS: dict[str, tuple[float, float]] = {
+    "lookback": (1, 100_000), "horizon": (1, 100_000), "n_channels": (1, 100_000),
+    "n_targets": (1, 100_000), "d_model": (1, 16_384), "n_heads": (1, 1_024),
+    "n_layers": (1, 256), "d_ff": (1, 65_536), "patch_len": (1, 100_000),
+    "stride": (1, 100_000), "dropout": (0.0, 0.99), "epochs": (1, 1_000_000),
+    "batch_size": (1, 1_000_000), "lr": (0.0, 10.0), "weight_decay": (0.0, 10.0),
+    "clip": (0.0, 1e6), "patience": (0, 1_000_000), "seed": (0, 2**63 - 1),
+}
 
 
 @dataclass(frozen=True)
@@ -97,10 +110,7 @@ def validate_model(cfg: ModelConfig) -> None:
             f"unknown --revin-anchor {cfg.revin_anchor!r}; choose one of: "
             f"{', '.join(REVIN_ANCHORS)}"
         )
-    _require_positive(cfg, ("lookback", "horizon", "d_model", "n_heads", "n_layers", "d_ff",
-                            "patch_len", "stride", "n_channels", "n_targets"))
-    if not 0.0 <= cfg.dropout < 1.0:
-        raise UsageError(f"--dropout must be in [0, 1), got {cfg.dropout}")
+    require_limits(cfg)
     if cfg.d_model % cfg.n_heads:
         raise UsageError(
             f"--n-heads {cfg.n_heads} does not divide --d-model {cfg.d_model}; "
@@ -115,20 +125,40 @@ def validate_model(cfg: ModelConfig) -> None:
         raise UsageError("more targets than channels")
 
 
-def _require_positive(cfg: object, names: tuple[str, ...]) -> None:
-    for name in names:
-        value = getattr(cfg, name)
-        if value < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+def require_limits(cfg: object) -> None:
+    """Every number of a config section finite and inside `LIMITS`, named by its flag.
+
+    The one range check for values from flags, a `--config` file and a model file alike.
+    """
+    for f in dataclasses.fields(cfg):  # type: ignore[arg-type]
+        value = getattr(cfg, f.name)
+        if f.name not in LIMITS or isinstance(value, bool):
+            continue
+        low, high = LIMITS[f.name]
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{flag} must be a finite number, got {value}; give a value "
+                             f"from {_short(low)} to {_short(high)}")
+        if not low <= value <= high:
+            raise UsageError(f"{flag} must be from {_short(low)} to {_short(high)}, got "
+                             f"{_short(value)}; give a value in that range")
+
+
+def _short(value: float) -> str:
+    """A number for a message: a 5000-digit integer is shown by its size, not in full."""
+    if isinstance(value, int) and abs(value) >= 10**20:
+        try:
+            return f"an integer of {len(str(abs(value)))} digits"
+        except ValueError:  # str() refuses over 4300 digits
+            return "an integer of over 4300 digits"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def validate_train(cfg: TrainConfig) -> None:
     """Reject loop settings that cannot train."""
-    _require_positive(cfg, ("epochs", "batch_size"))
+    require_limits(cfg)
     if cfg.lr <= 0:
         raise UsageError(f"--lr must be positive, got {cfg.lr}")
-    if cfg.patience < 0 or cfg.clip < 0 or cfg.weight_decay < 0:
-        raise UsageError("--patience, --clip and --weight-decay must not be negative")
 
 
 def validate_data(cfg: DataConfig) -> None:
@@ -173,17 +203,24 @@ def _typed(value: Any, hint: Any, name: str) -> Any:
         return None
     if str in allowed and isinstance(value, str):
         return value
+    if name in ROW_FIELDS and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     if bool in allowed and isinstance(value, bool):
         return value
     if int in allowed and isinstance(value, int) and not isinstance(value, bool):
         return value
     if float in allowed and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise UsageError(f"{flag} is too large, got {_short(value)}; fix its value") from None
     if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)) and all(
             isinstance(v, str) for v in value):
         return tuple(value)
     wanted = {int: "a whole number", float: "a number", bool: "true or false",
               str: "a string"}.get(allowed[0], "a list of names")
+    if name in ROW_FIELDS:
+        wanted = "a row number or a timestamp"
     raise UsageError(f"{flag} must be {wanted}, got {value!r}; fix its value")
 
 
@@ -195,12 +232,22 @@ def load_toml(path: Path) -> dict[str, Any]:
     """
     try:
         with path.open("rb") as fh:
-            raw = tomllib.load(fh)
+            text = fh.read().decode("utf-8")
     except FileNotFoundError as exc:
         raise UsageError(f"config file {str(path)!r} not found; check the --config path") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise UsageError(f"cannot read config file {str(path)!r} ({reason}); give a UTF-8 "
+                         "TOML file") from exc
+    try:
+        raw = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError) as exc:
+        # tomllib recurses once per nesting level: 5000 `[` end in a RecursionError; an
+        # integer of over 4300 digits is a ValueError of int() itself
+        detail = {RecursionError: "nested too deeply", ValueError: "a number too long to read"
+                  }.get(type(exc), str(exc))
         raise UsageError(
-            f"config file {str(path)!r} is not valid TOML ({exc}); fix its syntax"
+            f"config file {str(path)!r} is not valid TOML ({detail}); fix its syntax"
         ) from exc
     return {key.replace("-", "_"): value for key, value in raw.items()}
 

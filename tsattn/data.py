@@ -583,7 +583,8 @@ def resolve_row(frame: Frame, spec: str, option: str) -> int:
     """
     n = len(frame.values)
     text = spec.strip()
-    if text.lstrip("+-").isdigit():
+    digits = text.lstrip("+-")
+    if digits.isascii() and digits.isdigit():  # not '²' or '٣': digits to int() alone
         row = int(text)
         if row < 0:
             raise UsageError(f"{option} {text} is negative; give a row number from 1 to {n}")
@@ -698,12 +699,14 @@ class Scaler:
     def from_dict(cls, raw: dict[str, Any]) -> Scaler:
         """Rebuild from `to_dict` output; a malformed entry means a damaged model file."""
         try:
-            mean = np.asarray(raw["mean"], dtype=np.float32)
-            scale = np.asarray(raw["scale"], dtype=np.float32)
+            with np.errstate(over="ignore"):  # past float32's range is inf, refused below
+                mean = np.asarray(raw["mean"], dtype=np.float32)
+                scale = np.asarray(raw["scale"], dtype=np.float32)
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError("the scaler statistics in the model file are malformed; "
                                   "retrain the model") from exc
-        if mean.ndim != 1 or mean.shape != scale.shape or not np.all(scale > 0):
+        finite = np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))
+        if mean.ndim != 1 or mean.shape != scale.shape or not (finite and np.all(scale > 0)):
             raise CheckpointError("the scaler statistics in the model file are inconsistent; "
                                   "retrain the model")
         return cls(mean=mean, scale=scale)

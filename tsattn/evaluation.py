@@ -14,7 +14,7 @@ import torch
 
 from tsattn.data import Frame
 from tsattn.errors import UsageError
-from tsattn.forecasting import LoadedModel
+from tsattn.forecasting import LoadedModel, require_finite
 from tsattn.training import autocast_for
 from tsattn.windows import Windows, window_starts
 
@@ -114,7 +114,8 @@ def model_forecasts(loaded: LoadedModel, windows: Windows, batch_size: int = 512
             xs.append(x[..., :n_targets].cpu())
             preds.append(pred.float().cpu())
             ys.append(y.cpu())
-    return torch.cat(xs).numpy(), torch.cat(preds).numpy(), torch.cat(ys).numpy()
+    forecasts = require_finite(torch.cat(preds).numpy(), "forecasts")
+    return torch.cat(xs).numpy(), forecasts, torch.cat(ys).numpy()
 
 
 def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,

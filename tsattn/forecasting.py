@@ -59,6 +59,12 @@ def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
     """Rebuild the model from a file; shape mismatches mean a damaged or foreign file."""
     tensors, meta = load_checkpoint(path)
     run = check_model_meta(meta, path)
+    _check_shapes(run, tensors, path)
+    damaged = sorted(name for name, t in tensors.items()
+                     if t.is_floating_point() and not bool(torch.isfinite(t).all()))
+    if damaged:
+        raise CheckpointError(f"model file {str(path)!r} holds NaN or infinite weights (in "
+                              f"{damaged[0]!r}); retrain the model or copy the file again")
     try:
         scaler = Scaler.from_dict(meta["scaler"])
         model = build_model(run.model)
@@ -70,6 +76,19 @@ def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
         ) from exc
     torch_device = resolve_device(device)
     return LoadedModel(model.to(torch_device).eval(), run, meta, scaler, torch_device)
+
+
+def _check_shapes(run: RunConfig, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Build the model on the meta device (no memory) and compare its tensor shapes with the
+    file's, before the real build: a 10 KB file whose config asks for a model of billions
+    of weights is refused here instead of allocating them."""
+    with torch.device("meta"):
+        wanted = {k: tuple(v.shape) for k, v in build_model(run.model).state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in tensors.items()}
+    if wanted != found:
+        odd = sorted(set(wanted.items()) ^ set(found.items()))[0][0]
+        raise CheckpointError(f"model file {str(path)!r} does not hold a usable tsattn model "
+                              f"(tensor {odd!r} does not match its config); retrain it")
 
 
 def history_columns(loaded: LoadedModel) -> dict:
@@ -106,7 +125,9 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
     scaled, attention, alternatives, token_maps = _run_model(loaded, frame, starts, batch_size,
                                                              with_attention)
     n_targets = frame.n_targets
-    values = loaded.scaler.inverse(scaled, slice(0, n_targets))
+    values = require_finite(loaded.scaler.inverse(scaled, slice(0, n_targets)), "forecasts")
+    if attention is not None:
+        require_finite(attention, "attention weights")
     ends = (starts + lookback).tolist()
     return ForecastResult(
         targets=list(frame.columns[:n_targets]),
@@ -116,6 +137,18 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
         values=values, attention=attention, alternatives=alternatives,
         last_token_maps=token_maps,
     )
+
+
+def require_finite(values: np.ndarray, what: str) -> np.ndarray:
+    """`values`, unless the model produced NaN or infinity: nothing non-finite leaves tsattn.
+
+    Finite weights and inputs can still overflow float32 in a model that diverged; its
+    output is refused as a model problem (exit 4), never printed as `nan`.
+    """
+    if not np.all(np.isfinite(values)):
+        raise CheckpointError(f"the model produced NaN or infinite {what} from this history; "
+                              "it diverged or its file is damaged: retrain the model")
+    return values
 
 
 def _run_model(loaded: LoadedModel, frame: Frame, starts: torch.Tensor, batch_size: int,

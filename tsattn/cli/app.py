@@ -17,7 +17,13 @@ import typer
 
 from tsattn.cli import options as opt
 from tsattn.cli.render import error_line, key_value_table
-from tsattn.cli.streams import check_outputs, guard_standard_fds, open_source, write_output
+from tsattn.cli.streams import (
+    check_outputs,
+    guard_standard_fds,
+    json_text,
+    open_source,
+    write_output,
+)
 from tsattn.config import (
     RunConfig,
     from_dict,
@@ -219,14 +225,12 @@ def _check_model_file(model_file: Path) -> None:
 @app.command()
 def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
     """Show what a model file holds, without loading torch."""
-    import json
-
     from tsattn.checkpoint import check_model_meta, read_metadata
 
     meta = read_metadata(model_file)
     run = check_model_meta(meta, model_file)
     if json_out:
-        write_output(None, json.dumps(meta, indent=2) + "\n")
+        write_output(None, json_text(meta, indent=2))
         return
     metrics = meta.get("metrics", {})
     best = metrics.get("best_val_mse")

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 from pathlib import Path
 from typing import TextIO
 
-import numpy as np
-
 from tsattn.cli.render import attention_table, console, scores_table, warn
-from tsattn.cli.streams import write_output
+from tsattn.cli.streams import json_text, write_output
 from tsattn.data import Frame, read_frame, resolve_row
 from tsattn.errors import UsageError
 from tsattn.explain import explain_rows, summarize_attention
@@ -51,7 +48,7 @@ def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, 
         text = forecast_csv(result, time_header, rolling)
     write_output(output, text)
     if attention_path:
-        write_output(attention_path, json.dumps(summary) + "\n")
+        write_output(attention_path, json_text(summary))
     if plot is not None:
         plot_last_forecast(plot, loaded, frame, result)
     if show_table and summary is not None:
@@ -160,7 +157,7 @@ def forecast_json(result: ForecastResult, time_header: str, summary: dict | None
     document = {"targets": result.targets, "time_col": time_header, "forecasts": forecasts}
     if summary is not None:
         document["attention"] = summary
-    return json.dumps(document) + "\n"
+    return json_text(document)
 
 
 def run_evaluate(model_file: Path, source: Path | TextIO, *, start: str | None,
@@ -177,14 +174,9 @@ def run_evaluate(model_file: Path, source: Path | TextIO, *, start: str | None,
                          "choose the first evaluated row with --from (a row or a timestamp)")
     result = evaluate(loaded, frame, first, stop, season)
     if json_out:
-        write_output(None, json.dumps(result, default=_plain) + "\n")
+        write_output(None, json_text(result))
     if not quiet:
         scores_table(result)
         if "seasonal_naive" not in result["scores"]:
             console.print("seasonal naive skipped: frequency has no known season; use --season")
 
-
-def _plain(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(type(value).__name__)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from tsattn.errors import DataError, OutputError
+from tsattn.errors import CheckpointError, DataError, OutputError
 
 _closed: set[int] = set()
 _STDOUT_CLOSED = "standard output is closed; redirect it to a file or give -o FILE"
@@ -58,3 +59,24 @@ def check_outputs(outputs: list[str | Path | None], inputs: list[str | Path | No
     if 1 in _closed and any(str(o) == "-" for o in outputs if o is not None):
         raise OutputError(_STDOUT_CLOSED)
     check(outputs, inputs)
+
+
+def json_text(document: Any, indent: int | None = None) -> str:
+    """Strict JSON (no NaN or Infinity, which other parsers reject) and a newline.
+
+    Forecasts and scores are checked for finiteness where they are computed; this is the
+    last net, so a non-finite number is blamed on the model, as those checks would.
+    """
+    try:
+        return json.dumps(document, allow_nan=False, indent=indent, default=_plain) + "\n"
+    except ValueError as exc:
+        raise CheckpointError("the model produced a NaN or infinite number; it diverged or "
+                              "its file is damaged: retrain the model") from exc
+
+
+def _plain(value: object) -> object:
+    """numpy scalars as Python numbers (without importing numpy here)."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(type(value).__name__)
