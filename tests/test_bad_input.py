@@ -838,3 +838,87 @@ def test_names_are_shown_as_text_with_escapes_visible(argv: tuple[str, ...], nas
         assert "OT[/]" in stderr and "t[bold]x\\x1b]0;X\\x07" in stderr, stderr
     if argv[:1] in ((), ("info",)):
         assert "[red]m.tsattn" in stderr
+
+
+# --- resume files: checked against the options and data given, damage is exit 4 --------------
+
+
+@pytest.fixture(scope="module")
+def interrupted_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """A model and its resume file, from a training of GOOD stopped by SIGINT (as Ctrl-C)."""
+    import signal
+    import time
+
+    d = tmp_path_factory.mktemp("resume")
+    (d / "data.csv").write_text(GOOD)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "tsattn", "train", "data.csv", "-o",
+                             "m.tsattn", "-t", "load", *SMALL, "--epochs", "100000"], cwd=d,
+                            env=env, preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                      signal.SIG_DFL))
+    deadline = time.monotonic() + 300
+    while not (d / "m.tsattn.resume").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    return {"m.tsattn": (d / "m.tsattn").read_bytes(),
+            "m.tsattn.resume": (d / "m.tsattn.resume").read_bytes()}
+
+
+def _resume_edit(key: str, value: object):
+    return lambda good: _rewritten(good, edit_meta=lambda m: _set(m, key, value))
+
+
+def _drop(key: str):
+    def edit(meta: dict) -> dict:
+        del meta[key]
+        return meta
+    return lambda good: _rewritten(good, edit_meta=edit)
+
+
+RESUME = ("train", "data.csv", "-o", "m.tsattn", "--resume", "--quiet")
+# (id, argv, edit of the resume file bytes or None, data file content, code, fragments)
+RESUME_CASES = [
+    ("other-epochs", (*RESUME, "--epochs", "3"), None, GOOD, USAGE,
+     ("--epochs 3 differs from the run being resumed (--epochs 100000)", "resume without it")),
+    ("other-target", (*RESUME, "-t", "temp"), None, GOOD, USAGE,
+     ("--target temp differs", "(--target load)")),
+    ("other-lr-in-config", (*RESUME, "--config", "run.toml"), None, GOOD, USAGE,
+     ("--lr 0.5 differs",)),
+    ("other-rows", RESUME, None, csv_text(rows(39)), DATA,
+     ("differ from those of the run being resumed", "39 rows, not 40")),
+    ("other-values", RESUME, None, edited({(3, 1): "1.5"}), DATA,
+     ("other values", "train without --resume")),
+    ("other-columns", RESUME, None, csv_text(rows(), header=("date", "load", "humidity")),
+     DATA, ("columns load, humidity, not load, temp",)),
+    ("no-param-groups", RESUME, _drop("param_groups"), GOOD, MODEL,
+     ("resume file", "damaged", "param_groups", "delete it")),
+    ("bad-config", RESUME, _resume_edit("config.model.n_heads", 3), GOOD, MODEL,
+     ("resume file", "damaged", "does not divide", "delete it")),
+    ("bad-state", RESUME, _resume_edit("state.epoch", "one"), GOOD, MODEL,
+     ("damaged", "state.epoch")),
+    ("bad-data-print", RESUME, _drop("data"), GOOD, MODEL, ("damaged", "'data'")),
+    ("tensors-do-not-fit", RESUME,
+     lambda good: _rewritten(good, edit_tensors=_wrong_shape), GOOD, MODEL,
+     ("does not fit this model", "delete it")),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("argv", "edit", "data", "code", "says"),
+                         [c[1:] for c in RESUME_CASES], ids=[c[0] for c in RESUME_CASES])
+def test_resume_file_is_checked(argv, edit, data, code, says, interrupted_run, tmp_path: Path):
+    for name, content in interrupted_run.items():
+        (tmp_path / name).write_bytes(content)
+    if edit is not None:
+        resume = tmp_path / "m.tsattn.resume"
+        resume.write_bytes(edit(resume.read_bytes()))
+    (tmp_path / "data.csv").write_text(data)
+    (tmp_path / "run.toml").write_text("lr = 0.5\n")
+    before = snapshot(tmp_path)
+    done = run_cli(*argv, cwd=tmp_path)
+    line = assert_one_error_line(done.stderr)
+    assert done.returncode == code, line
+    for fragment in says:
+        assert fragment in line, line
+    assert snapshot(tmp_path) == before

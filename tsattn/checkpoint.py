@@ -77,6 +77,15 @@ def read_metadata(path: Path) -> dict[str, Any]:
         return _check_header(path, fh, size, _MODEL)
 
 
+def read_resume_metadata(path: Path) -> dict[str, Any]:
+    """The JSON state of a resume file from its header alone, without importing torch."""
+    path = Path(path)
+    with _open(path, _RESUME) as fh:
+        size = fh.seek(0, io.SEEK_END)
+        fh.seek(0)
+        return _check_header(path, fh, size, _RESUME)
+
+
 def check_model_meta(meta: dict[str, Any], path: Path) -> RunConfig:
     """The run configuration of a model file, after checking every metadata field that
     predict, evaluate and info read, so a damaged or hand-made file is a `CheckpointError`

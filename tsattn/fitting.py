@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from tsattn import __version__
 from tsattn.checkpoint import load_resume, resume_path, save_checkpoint, save_resume
-from tsattn.config import RunConfig, from_dict, to_dict
+from tsattn.config import RunConfig, to_dict
 from tsattn.data import (
     Frame,
     Scaler,
@@ -31,9 +31,10 @@ from tsattn.data import (
     split_rows,
     time_labels,
 )
-from tsattn.errors import DataError, UsageError
+from tsattn.errors import CheckpointError, DataError
 from tsattn.files import output_batch
 from tsattn.models import build_model
+from tsattn.resume import DataPrint, ResumeInfo, check_resumed_data
 from tsattn.training import (
     EpochReport,
     Observer,
@@ -122,6 +123,7 @@ class _Saver:
                  optimizer: torch.optim.Optimizer, model_path: Path, started: float) -> None:
         self.inner, self.frame, self.prep, self.model = inner, frame, prep, model
         self.optimizer, self.model_path, self.started = optimizer, model_path, started
+        self.data_print = DataPrint.of(frame)  # once: a digest of every value
 
     def on_batch(self, epoch: int, batch: int, n_batches: int, loss: float) -> None:
         self.inner.on_batch(epoch, batch, n_batches, loss)
@@ -137,21 +139,23 @@ class _Saver:
 
 
 def fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
-        resume: bool = False) -> tuple[TrainState, dict]:
+        resume: ResumeInfo | None = None) -> tuple[TrainState, dict]:
     """Train a model on `frame` and leave the best one in `model_path`.
 
-    Returns the final state and the metadata written with the model. On an interrupt or
-    a diverging loss the best model so far is already on disk, because it is saved at
-    every improvement; the exception propagates for the CLI to report.
+    With `resume` (read and checked against the options by `tsattn.resume`), `run` is the
+    resumed run and the data must be the data it started on. Returns the final state and
+    the metadata written with the model. On an interrupt or a diverging loss the best
+    model so far is already on disk, because it is saved at every improvement; the
+    exception propagates for the CLI to report.
     """
-    if resume:
-        run = _resumed_run(model_path)
+    if resume is not None:
+        check_resumed_data(resume, frame)
     device = resolve_device(run.train.device)
     torch.manual_seed(run.train.seed)
     prep = prepare(frame, run, device)
     model = build_model(prep.run.model).to(device)
     optimizer = make_optimizer(model, run.train, device)
-    state = _restore(model_path, model, optimizer) if resume else TrainState()
+    state = TrainState() if resume is None else _restore(model_path, model, optimizer, resume)
     started = time.perf_counter()
     saver = _Saver(observer, frame, prep, model, optimizer, model_path, started)
     runnable = torch.compile(model) if run.train.compile else model
@@ -171,6 +175,7 @@ def _resume_payload(saver: _Saver, state: TrainState) -> tuple[dict[str, Tensor]
     tensors["rng.cpu"] = torch.get_rng_state()
     info = {
         "config": to_dict(saver.prep.run),
+        "data": saver.data_print.to_dict(),
         "param_groups": opt["param_groups"],
         "state": {
             "epoch": state.epoch, "step": state.step, "best_val": state.best_val,
@@ -187,31 +192,33 @@ def _json_number(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in the resume state")
 
 
-def _resumed_run(model_path: Path) -> RunConfig:
+def _restore(model_path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+             info: ResumeInfo) -> TrainState:
+    """Load weights, optimizer slots, RNG and loop state saved by `_resume_payload`; tensors
+    that do not fit the model mean a damaged resume file (exit 4), not a crash."""
     path = resume_path(model_path)
-    if not path.exists():
-        raise UsageError(
-            f"nothing to resume: {str(path)!r} does not exist; train without --resume first"
-        )
-    _, info = load_resume(path)
-    return from_dict(info["config"])
-
-
-def _restore(model_path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainState:
-    """Load weights, optimizer slots, RNG and loop state saved by `_resume_payload`."""
-    tensors, info = load_resume(resume_path(model_path))
-    model.load_state_dict(_prefixed(tensors, "model."))
-    slots: dict[int, dict[str, Tensor]] = {}
-    for key, value in _prefixed(tensors, "opt.").items():
-        idx, name = key.split(".", 1)
-        slots.setdefault(int(idx), {})[name] = value
-    optimizer.load_state_dict({"state": slots, "param_groups": info["param_groups"]})
-    torch.set_rng_state(tensors["rng.cpu"])
-    saved = info["state"]
+    tensors, _ = load_resume(path)
+    try:
+        model.load_state_dict(_prefixed(tensors, "model."))
+        slots: dict[int, dict[str, Tensor]] = {}
+        for key, value in _prefixed(tensors, "opt.").items():
+            idx, name = key.split(".", 1)
+            slots.setdefault(int(idx), {})[name] = value
+        optimizer.load_state_dict({"state": slots, "param_groups": info.param_groups})
+        torch.set_rng_state(tensors["rng.cpu"])
+        best = _prefixed(tensors, "best.")
+        if {k: v.shape for k, v in best.items()} != {
+                k: v.shape for k, v in model.state_dict().items()}:
+            raise ValueError("best weights of another shape")
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"resume file {str(path)!r} does not fit this model "
+                              f"({type(exc).__name__}); delete it to train from the start"
+                              ) from exc
+    saved = info.state
     best_val = saved["best_val"] if saved["best_val"] is not None else math.inf
     return TrainState(
         epoch=saved["epoch"], step=saved["step"], best_val=best_val,
-        bad_epochs=saved["bad_epochs"], best_weights=_prefixed(tensors, "best."),
+        bad_epochs=saved["bad_epochs"], best_weights=best,
         history=saved["history"], stopped_early=saved["stopped_early"],
     )
 

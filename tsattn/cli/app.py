@@ -53,8 +53,12 @@ def _global(debug: bool = typer.Option(False, "--debug", help="Show tracebacks o
         _debug["on"] = True
 
 
-def build_run(ctx: typer.Context, config_file: Path | None) -> RunConfig:
-    """Command-line values win over the --config file, which wins over the defaults."""
+def build_run(ctx: typer.Context, config_file: Path | None
+              ) -> tuple[RunConfig, frozenset[str]]:
+    """Command-line values win over the --config file, which wins over the defaults.
+
+    Also returns the fields the user set (by flag or in the file), for `--resume` to check.
+    """
     file_values = load_toml(config_file) if config_file else {}
     sections = option_sections()
     unknown = sorted(set(file_values) - set(sections) - set(FLAG_TO_FIELD))
@@ -63,16 +67,20 @@ def build_run(ctx: typer.Context, config_file: Path | None) -> RunConfig:
                          "use the flag names of 'tsattn train --help'")
     file_values = {FLAG_TO_FIELD.get(k, k): v for k, v in file_values.items()}
     raw: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}}
+    explicit = set(file_values)
     for name, value in ctx.params.items():
         field = FLAG_TO_FIELD.get(name, name)
         if field not in sections:
             continue
         source = ctx.get_parameter_source(name)
-        if source is not None and source.name.startswith("DEFAULT") and field in file_values:
+        default = source is not None and source.name.startswith("DEFAULT")
+        if default and field in file_values:
             value = file_values[field]
+        elif not default:
+            explicit.add(field)
         raw[sections[field]][field] = value
     raw["data"]["targets"] = _split_names(raw["data"]["targets"])
-    return from_dict(raw)
+    return from_dict(raw), frozenset(explicit)
 
 
 def _split_names(values: Any) -> tuple[str, ...]:
@@ -126,7 +134,7 @@ def train(
     quiet: opt.Quiet = False,
 ) -> None:
     """Train a forecaster on a CSV and save it as one model file."""
-    run = build_run(ctx, config)
+    run, explicit = build_run(ctx, config)
     validate_data(run.data)
     validate_train(run.train)
     validate_model(run.model)
@@ -136,7 +144,7 @@ def train(
     check_outputs([model_path, resume_path(model_path)], [data, config])
     from tsattn.cli.training_view import run_training
 
-    run_training(open_source(data), run, model_path, resume, quiet)
+    run_training(open_source(data), run, model_path, resume, quiet, explicit)
 
 
 @app.command()

@@ -13,10 +13,16 @@ from tsattn.cli.render import ProgressObserver, key_value_table, say, warn
 from tsattn.config import RunConfig, validate_model
 from tsattn.data import read_frame
 from tsattn.errors import Interrupted, TrainingError, TsattnError
+from tsattn.resume import read_resume_info, resumed_run
 
 
 def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume: bool,
-                 quiet: bool) -> None:
+                 quiet: bool, explicit: frozenset[str] = frozenset()) -> None:
+    """Train (or resume: the saved run, if the options given in `explicit` agree with it)."""
+    info = None
+    if resume:
+        info = read_resume_info(model_path)
+        run = resumed_run(info, run, explicit)
     frame = read_frame(source, time_col=run.data.time_col, targets=run.data.targets,
                        fill=run.data.fill)
     if not quiet:
@@ -31,7 +37,7 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
     before = _identity(model_path)
     try:
         with contextlib.nullcontext() if quiet else observer:
-            state, meta = fit(frame, run, observer, model_path, resume)
+            state, meta = fit(frame, run, observer, model_path, info)
     except KeyboardInterrupt as exc:
         raise Interrupted(_kept(model_path, before, "interrupted", resumable=True)) from exc
     except TrainingError as exc:
