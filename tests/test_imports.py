@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tsattn"
 
 # A module may import project modules of a strictly lower layer only (or its own package).
 LAYERS = {
-    "errors": 0, "config": 1, "files": 1,
+    "errors": 0, "config": 1, "files": 1, "threads": 1,
     "data": 2, "checkpoint": 2, "models": 2, "windows": 2, "explain": 2,
     "training": 3, "fitting": 4, "forecasting": 4,
     "evaluation": 5, "plotting": 5, "cli": 6, "__main__": 7,

@@ -28,6 +28,7 @@ from tsattn.config import (
     validate_train,
 )
 from tsattn.errors import Interrupted, TsattnError, UsageError
+from tsattn.threads import use_threads
 
 app = typer.Typer(
     help="Attention forecasters for multivariate time series: train, predict, evaluate, explain.",
@@ -114,12 +115,14 @@ def train(
     seed: opt.Seed = opt.DEFAULT_TRAIN.seed,
     device: opt.Device = opt.DEFAULT_TRAIN.device,
     compile: opt.Compile = opt.DEFAULT_TRAIN.compile,
+    threads: opt.Threads = None,
     config: opt.ConfigFile = None,
     output: opt.Output = None,
     resume: bool = typer.Option(False, help="Continue the interrupted run of --output."),
     quiet: opt.Quiet = False,
 ) -> None:
     """Train a forecaster on a CSV and save it as one model file."""
+    use_threads(threads)
     run = build_run(ctx, config)
     validate_data(run.data)
     validate_train(run.train)
@@ -145,9 +148,11 @@ def predict(
     plot: opt.Plot = None,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
+    threads: opt.Threads = None,
     quiet: opt.Quiet = False,
 ) -> None:
     """Forecast the rows after the given history; CSV (or JSON) on stdout."""
+    use_threads(threads)
     if format not in ("csv", "json"):
         raise UsageError(f"unknown --format {format!r}; use csv or json")
     if attention == "-" and output in (None, "-"):
@@ -173,8 +178,10 @@ def explain(
     plot: opt.Plot = None,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
+    threads: opt.Threads = None,
 ) -> None:
     """Show which inputs the last forecast attended to, with their times and values."""
+    use_threads(threads)
     check_output(None if plot is None else str(plot))
     from tsattn.cli.predict_view import run_explain
 
@@ -194,9 +201,11 @@ def evaluate(
     json_out: opt.Json = False,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
+    threads: opt.Threads = None,
     quiet: opt.Quiet = False,
 ) -> None:
     """Score the model and the free baselines on the same windows."""
+    use_threads(threads)
     _check_model_file(model_file)
     from tsattn.cli.predict_view import run_evaluate
 
