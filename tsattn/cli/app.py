@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from tsattn.cli import options as opt
+from tsattn.cli.ranks import in_torchrun, is_main_rank, rank_prefix
 from tsattn.cli.render import error_line, key_value_table
 from tsattn.cli.streams import check_output, open_source, write_output
 from tsattn.config import (
@@ -129,6 +130,9 @@ def train(
     validate_model(run.model)
     model_path = Path(output or default_model_path(data))
     check_output(str(model_path))
+    if data == "-" and in_torchrun():
+        raise UsageError("under torchrun every process reads the data itself; give a file "
+                         "path, not - (standard input)")
     from tsattn.cli.training_view import run_training
 
     run_training(open_source(data), run, model_path, resume, quiet)
@@ -273,7 +277,8 @@ def main(argv: list[str] | None = None) -> None:
 def _fail(message: str, code: int) -> int:
     if _debug["on"]:
         traceback.print_exc()
-    error_line(message)
+    if is_main_rank() or code == 1:  # a bad input or a NaN fails every rank alike
+        error_line(rank_prefix() + message)
     return code
 
 
