@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from tsattn.cli import options as opt
+from tsattn.cli.ranks import in_torchrun, is_main_rank, rank_prefix
 from tsattn.cli.render import error_line, key_value_table
 from tsattn.cli.streams import (
     check_outputs,
@@ -34,6 +35,7 @@ from tsattn.config import (
     validate_train,
 )
 from tsattn.errors import Interrupted, TsattnError, UsageError
+from tsattn.threads import use_threads
 
 app = typer.Typer(
     help="Attention forecasters for multivariate time series: train, predict, evaluate, explain.",
@@ -128,12 +130,14 @@ def train(
     seed: opt.Seed = opt.DEFAULT_TRAIN.seed,
     device: opt.Device = opt.DEFAULT_TRAIN.device,
     compile: opt.Compile = opt.DEFAULT_TRAIN.compile,
+    threads: opt.Threads = None,
     config: opt.ConfigFile = None,
     output: opt.Output = None,
     resume: bool = typer.Option(False, help="Continue the interrupted run of --output."),
     quiet: opt.Quiet = False,
 ) -> None:
     """Train a forecaster on a CSV and save it as one model file."""
+    use_threads(threads)
     run, explicit = build_run(ctx, config)
     validate_data(run.data)
     validate_train(run.train)
@@ -142,6 +146,9 @@ def train(
     from tsattn.checkpoint import resume_path
 
     check_outputs([model_path, resume_path(model_path)], [data, config])
+    if data == "-" and in_torchrun():
+        raise UsageError("under torchrun every process reads the data itself; give a file "
+                         "path, not - (standard input)")
     from tsattn.cli.training_view import run_training
 
     run_training(open_source(data), run, model_path, resume, quiet, explicit)
@@ -161,9 +168,11 @@ def predict(
     plot: opt.Plot = None,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
+    threads: opt.Threads = None,
     quiet: opt.Quiet = False,
 ) -> None:
     """Forecast the rows after the given history; CSV (or JSON) on stdout."""
+    use_threads(threads)
     if format not in ("csv", "json"):
         raise UsageError(f"unknown --format {format!r}; use csv or json")
     for flag, path in (("--attention", attention), ("--plot", plot)):
@@ -191,8 +200,10 @@ def explain(
     plot: opt.Plot = None,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
+    threads: opt.Threads = None,
 ) -> None:
     """Show which inputs the last forecast attended to, with their times and values."""
+    use_threads(threads)
     check_outputs([plot], [model_file, data])
     from tsattn.cli.predict_view import run_explain
 
@@ -212,9 +223,11 @@ def evaluate(
     json_out: opt.Json = False,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
+    threads: opt.Threads = None,
     quiet: opt.Quiet = False,
 ) -> None:
     """Score the model and the free baselines on the same windows."""
+    use_threads(threads)
     check_outputs(["-" if json_out else None], [model_file, data])
     _check_model_file(model_file)
     from tsattn.cli.predict_view import run_evaluate
@@ -282,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
 def _fail(message: str, code: int) -> int:
     if _debug["on"]:
         traceback.print_exc()
-    error_line(message)
+    if is_main_rank() or code == 1:  # a bad input or a NaN fails every rank alike
+        error_line(rank_prefix() + message)
     return code
 
 
