@@ -30,7 +30,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "n_targets": (1, 100_000), "d_model": (1, 16_384), "n_heads": (1, 1_024),
     "n_layers": (1, 256), "d_ff": (1, 65_536), "patch_len": (1, 100_000),
     "stride": (1, 100_000), "dropout": (0.0, 0.99), "epochs": (1, 1_000_000),
-    "batch_size": (1, 1_000_000), "lr": (0.0, 10.0), "weight_decay": (0.0, 10.0),
+    "batch_size": (1, 1_000_000), "lr": (0.0, 1e6), "weight_decay": (0.0, 1e6),
     "clip": (0.0, 1e6), "patience": (0, 1_000_000), "seed": (0, 2**63 - 1),
 }
 
