@@ -39,7 +39,9 @@ CASES = {
         "lstm-attn", channel_independent=False, n_channels=3, n_targets=2, attention="additive"
     ),
     "lstm-independent-targets": small("lstm-attn", n_channels=3, n_targets=2),
+    "lstm-no-linear-path": small("lstm-attn", linear_path=False),
     "transformer-patch16": small("transformer"),
+    "transformer-no-linear-path": small("transformer", linear_path=False),
     "transformer-step-tokens": small("transformer", patch_len=1, stride=1),
     "transformer-no-revin": small("transformer", revin=False, n_layers=1),
     "transformer-revin-last": small("transformer", revin_anchor="last"),
@@ -57,8 +59,17 @@ def window(cfg: ModelConfig, batch: int = 4) -> torch.Tensor:
 
 
 def built(cfg: ModelConfig, seed: int = 0) -> Forecaster:
+    """A model as if partly trained: random weights, its zero-started last layer included,
+    and a random linear path, so contract tests see every path's output."""
     torch.manual_seed(seed)
-    return build_model(cfg)
+    model = build_model(cfg)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if not parameter.abs().sum():  # the zero-started last layer
+                parameter.normal_(0, 0.1)
+        if model.linear is not None:
+            model.linear.load_solution(torch.randn(cfg.lookback, cfg.horizon) * 0.05)
+    return model
 
 
 def assert_distribution_rows(maps: torch.Tensor, shape: tuple[int, ...]) -> None:
@@ -140,6 +151,27 @@ def test_gradients_reach_every_parameter(cfg: ModelConfig) -> None:
 
 
 @pytest.mark.parametrize("cfg", CASES.values(), ids=CASES.keys())
+def test_an_untrained_model_forecasts_its_base(cfg: ModelConfig) -> None:
+    model = build_model(cfg).eval()
+    solution = torch.randn(cfg.lookback, cfg.horizon)
+    if model.linear is not None:
+        model.linear.load_solution(solution)
+    x = window(cfg)
+    targets = x[..., : cfg.n_targets]
+    last = targets[:, -1:]
+    if cfg.linear_path:
+        expected = torch.einsum("blt,lh->bht", targets - last, solution) + last
+    elif cfg.revin:
+        anchor = last if cfg.revin_anchor == "last" else targets.mean(dim=1, keepdim=True)
+        expected = anchor.expand(-1, cfg.horizon, -1)
+    else:
+        expected = torch.zeros(x.shape[0], cfg.horizon, cfg.n_targets)
+    out = model(x)
+    torch.testing.assert_close(out.prediction, expected, atol=1e-5, rtol=1e-5)
+    assert (out.linear is not None) == cfg.linear_path
+
+
+@pytest.mark.parametrize("cfg", CASES.values(), ids=CASES.keys())
 def test_skipping_attention_keeps_the_prediction(cfg: ModelConfig) -> None:
     model = built(cfg).eval()
     full, bare = model(window(cfg)), model(window(cfg), return_attention=False)
@@ -175,7 +207,7 @@ def test_revin_round_trip_restores_the_input(anchor: str) -> None:
     normalized, level, std = revin.normalize(x)
     expected = x[:, -1:] if anchor == "last" else x.mean(dim=1, keepdim=True)
     torch.testing.assert_close(level, expected)
-    torch.testing.assert_close(revin.denormalize(normalized, level, std), x)
+    torch.testing.assert_close(revin.denormalize(normalized, std) + level, x)
 
 
 @pytest.mark.parametrize("kind", ["transformer", "lstm-attn"])

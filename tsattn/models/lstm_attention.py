@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from tsattn.config import ModelConfig
 from tsattn.models.attention import build_score
-from tsattn.models.base import Forecast, Forecaster, sinusoidal_encoding
+from tsattn.models.base import Forecast, Forecaster, sinusoidal_encoding, zero_output_layer
 from tsattn.models.dropout import Dropout
 
 
@@ -101,6 +101,7 @@ class LSTMAttentionForecaster(Forecaster):
             Dropout(cfg.dropout),
             nn.Linear(cfg.d_ff, cfg.patch_len * self.n_out),
         )
+        zero_output_layer(self.output[-1])
 
     def _forecast(self, x: Tensor, return_attention: bool) -> Forecast:
         hs = self._encode(x)  # (B, N, D)
