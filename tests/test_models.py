@@ -51,6 +51,7 @@ CASES = {
     "transformer-independent-targets": small("transformer", n_channels=3, n_targets=2),
 }
 REVIN_CASES = {name: cfg for name, cfg in CASES.items() if cfg.revin}
+LINEAR_CASES = {name: cfg for name, cfg in CASES.items() if cfg.linear_path}
 
 
 def window(cfg: ModelConfig, batch: int = 4) -> torch.Tensor:
@@ -126,8 +127,34 @@ def test_token_spans_cover_the_window(cfg: ModelConfig) -> None:
 def test_default_map_is_named_by_reduction(cfg: ModelConfig) -> None:
     model = built(cfg).eval()
     out = model(window(cfg))
-    named = {"attention": out.attention, **out.alternatives}
-    torch.testing.assert_close(named[model.reduction], out.attention, rtol=0, atol=0)
+    if cfg.linear_path:  # the default map is `read`; the attention path's own map beside it
+        assert model.reduction == "read"
+        own = out.alternatives[model.attention_reduction]
+        assert_distribution_rows(own, (4, cfg.horizon, cfg.lookback))
+        assert not torch.equal(own, out.attention)
+    else:
+        named = {"attention": out.attention, **out.alternatives}
+        torch.testing.assert_close(named[model.reduction], out.attention, rtol=0, atol=0)
+
+
+def test_read_map_is_the_attention_map_when_the_linear_path_is_zero() -> None:
+    cfg = small("transformer")
+    model = built(cfg).eval()
+    model.linear.load_solution(torch.zeros(cfg.lookback, cfg.horizon))
+    out = model(window(cfg))
+    torch.testing.assert_close(out.attention, out.alternatives["rollout"], atol=1e-6, rtol=0)
+
+
+def test_read_map_follows_the_linear_weights_when_the_attention_path_is_silent() -> None:
+    cfg = small("lstm-attn")
+    model = build_model(cfg).eval()  # last layer at zero: the attention path adds nothing
+    weight = torch.zeros(cfg.lookback, cfg.horizon)
+    weight[30, :] = 1.0  # every step reads input row 30 only
+    model.linear.load_solution(weight)
+    with torch.no_grad():
+        out = model(window(cfg))
+    assert (out.attention.argmax(dim=-1) == 30).all()
+    assert float(out.attention[..., 30].min()) > 0.99
 
 
 def assert_identical(a: Forecast, b: Forecast) -> None:
@@ -150,25 +177,18 @@ def test_gradients_reach_every_parameter(cfg: ModelConfig) -> None:
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
 
 
-@pytest.mark.parametrize("cfg", CASES.values(), ids=CASES.keys())
-def test_an_untrained_model_forecasts_its_base(cfg: ModelConfig) -> None:
+@pytest.mark.parametrize("cfg", LINEAR_CASES.values(), ids=LINEAR_CASES.keys())
+def test_an_untrained_model_forecasts_its_linear_path(cfg: ModelConfig) -> None:
     model = build_model(cfg).eval()
     solution = torch.randn(cfg.lookback, cfg.horizon)
-    if model.linear is not None:
-        model.linear.load_solution(solution)
+    model.linear.load_solution(solution)
     x = window(cfg)
     targets = x[..., : cfg.n_targets]
     last = targets[:, -1:]
-    if cfg.linear_path:
-        expected = torch.einsum("blt,lh->bht", targets - last, solution) + last
-    elif cfg.revin:
-        anchor = last if cfg.revin_anchor == "last" else targets.mean(dim=1, keepdim=True)
-        expected = anchor.expand(-1, cfg.horizon, -1)
-    else:
-        expected = torch.zeros(x.shape[0], cfg.horizon, cfg.n_targets)
+    expected = torch.einsum("blt,lh->bht", targets - last, solution) + last
     out = model(x)
     torch.testing.assert_close(out.prediction, expected, atol=1e-5, rtol=1e-5)
-    assert (out.linear is not None) == cfg.linear_path
+    torch.testing.assert_close(out.linear, expected, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("cfg", CASES.values(), ids=CASES.keys())

@@ -48,7 +48,7 @@ def sinusoidal_encoding(n_positions: int, dim: int) -> Tensor:
 
 
 def zero_output_layer(layer: nn.Linear) -> None:
-    """Start the attention path at zero, so an untrained model forecasts its base.
+    """Start the attention path at zero, so an untrained model forecasts its linear path.
 
     Only this layer gets a gradient on the first step; every other weight gets one from
     the second step on, once this layer has moved (as ReZero and zero-initialised
@@ -110,12 +110,13 @@ class Forecaster(nn.Module):
 
     The forecast is a base plus what the attention path adds: the base is the linear path
     (`models/linear.py`, fit in closed form before training) or, with `linear_path` off,
-    the RevIN anchor. Each model zero-initialises its last layer, so an untrained model
-    *is* its base and training starts from the free baseline instead of rediscovering it.
+    the RevIN anchor. Beside a linear path each model zero-initialises its last layer, so
+    an untrained model *is* that path and training starts from the free baseline instead
+    of rediscovering it.
 
     Every model reads the window as the patch tokens of `patches` (`token_spans`: the
     input rows [start, stop) each token covers; `spread`: token weights -> step weights).
-    Subclasses set `reduction` (the name of the default map) and implement `_forecast`,
+    Subclasses set `attention_reduction` (the name of their own map) and implement `_forecast`,
     which maps normalised windows (B', L, n_in) to a Forecast with prediction
     (B', H, n_out) and maps (B', H, L). Channel-independent: B' = B·T and n_in = n_out = 1,
     each target its own univariate series and covariates unused. Otherwise B' = B,
@@ -123,7 +124,7 @@ class Forecaster(nn.Module):
     """
 
     token_spans: list[tuple[int, int]]
-    reduction: str
+    attention_reduction: str
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -141,11 +142,17 @@ class Forecaster(nn.Module):
         # token -> step spreading; rebuilt from cfg, not saved
         self.register_buffer("spread", self.patches.spread(), persistent=False)
 
+    @property
+    def reduction(self) -> str:
+        """The name of the default map: `read` beside a linear path, else the attention's."""
+        return "read" if self.linear is not None else self.attention_reduction
+
     def forward(self, x: Tensor, return_attention: bool = True) -> Forecast:
         """x (B, L, C), targets first. With return_attention=False the maps are skipped."""
         self._check_window(x)
         B, L, _ = x.shape
         T = self.cfg.n_targets
+        full = x
         base, parts = self.linear(x) if self.linear is not None else (None, None)
         x = x[..., : self.n_used]
         if self.revin is not None:
@@ -161,11 +168,20 @@ class Forecaster(nn.Module):
             if base is None:
                 base = level[..., :T]
         prediction = added if base is None else base + added
-        variables = None
-        if return_attention and parts is not None and self.cfg.channel_independent:
-            variables = variable_weights(parts, added, self.cfg.n_channels)
-        return replace(out, prediction=prediction, variables=variables,
+        if return_attention and self.linear is not None:
+            out = self._with_read_map(out, full, added, parts)
+        return replace(out, prediction=prediction,
                        linear=base if self.linear is not None else None)
+
+    def _with_read_map(self, out: Forecast, x: Tensor, added: Tensor, parts: Tensor
+                       ) -> Forecast:
+        """The default map becomes `read`; the attention path's own map stays beside it."""
+        alternatives = {self.attention_reduction: out.attention, **out.alternatives}
+        variables = None
+        if self.cfg.channel_independent:
+            variables = variable_weights(parts, added, self.cfg.n_channels)
+        return replace(out, attention=read_map(self.linear, x, added, out.attention),
+                       alternatives=alternatives, variables=variables)
 
     def _forecast(self, x: Tensor, return_attention: bool) -> Forecast:
         raise NotImplementedError
@@ -178,6 +194,30 @@ class Forecaster(nn.Module):
                 f"channels), got {tuple(x.shape)}; use the lookback and columns it was "
                 "trained with"
             )
+
+
+def read_map(linear: LinearPath, x: Tensor, added: Tensor, attention: Tensor) -> Tensor:
+    """(B, H, L): where each forecast step's move away from the last value came from.
+
+    The linear path's part is exact: input row l moved step h by |x_l - last|·|W_lh| for
+    the targets, and by |f_lk|·|V_tlkh| for the covariates' recent changes. The attention
+    path's part is its own map, weighted by how far that path moved the step. Each row
+    mixes the two by those amounts and sums to 1: a forecast the linear path makes reads
+    where its weights are, and one the attention path changes reads where it attended.
+    """
+    T, L = linear.n_targets, x.shape[1]
+    targets = x[..., :T]
+    moved = (targets - targets[:, -1:]).abs().sum(dim=-1)  # (B, L): Σ_t |x_lt - last_t|
+    rows = moved.unsqueeze(1) * linear.weight.abs().T.to(x.dtype)  # (B, H, L)
+    if linear.n_covariates:
+        features = linear.covariate_features(x).abs()  # (B, Lc, K)
+        covariates = torch.einsum("blk,tlkh->bhl", features,
+                                  linear.covariate_weight.abs().to(x.dtype))
+        rows = torch.cat([rows[..., : L - linear.covariate_lookback],
+                          rows[..., L - linear.covariate_lookback :] + covariates], dim=-1)
+    attended = added.abs().sum(dim=-1, keepdim=True)  # (B, H, 1)
+    total = rows.sum(dim=-1, keepdim=True) + attended + 1e-12
+    return (rows + (attended + 1e-12) * attention) / total
 
 
 def variable_weights(parts: Tensor, added: Tensor, n_channels: int) -> Tensor:

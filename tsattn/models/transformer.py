@@ -59,7 +59,7 @@ class TransformerForecaster(Forecaster):
         super().__init__(cfg)
         D = cfg.d_model
         self.n_tokens = self.patches.n_tokens
-        self.reduction = "rollout"
+        self.attention_reduction = "rollout"
         self.register_buffer("positions", sinusoidal_encoding(self.n_tokens, D), persistent=False)
         self.embedding = nn.Linear(self.n_in * cfg.patch_len, D)
         self.dropout = Dropout(cfg.dropout)
@@ -68,7 +68,8 @@ class TransformerForecaster(Forecaster):
         )
         self.norm = nn.LayerNorm(D)
         self.head = nn.Linear(self.n_tokens * D, cfg.horizon * self.n_out)
-        zero_output_layer(self.head)
+        if cfg.linear_path:
+            zero_output_layer(self.head)
 
     def _forecast(self, x: Tensor, return_attention: bool) -> Forecast:
         B = x.shape[0]
