@@ -15,12 +15,11 @@ import numpy as np
 import torch
 
 from tsattn.errors import UsageError
-from tsattn.models.linear import NormalEquations
+from tsattn.models.linear import DEFAULT_RIDGE, NormalEquations
 from tsattn.windows import Windows
 
 SEASONS = {"h": 24, "H": 24, "30min": 48, "15min": 96, "10min": 144, "5min": 288, "min": 1440,
            "D": 7, "B": 5, "W": 52, "MS": 12, "ME": 12, "M": 12, "QS": 4, "QE": 4}
-LINEAR_RIDGE = 1e-3  # the baseline's penalty: conditioning only, not a tuned prior
 LABELS = {"repeat_last": "repeat-last", "seasonal_naive": "seasonal naive", "linear": "linear"}
 
 
@@ -59,7 +58,7 @@ def seasonal_naive(x: np.ndarray, horizon: int, period: int) -> np.ndarray:
 
 def linear_weights(train: NormalEquations) -> np.ndarray:
     """The linear baseline's (L, H) matrix from the training windows' normal equations."""
-    return train.solve(LINEAR_RIDGE).cpu().numpy()
+    return train.solve(DEFAULT_RIDGE).cpu().numpy()
 
 
 def apply_linear(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -100,7 +99,7 @@ def validation_baselines(train: NormalEquations, val: NormalEquations, val_windo
     """MSE of each free baseline on the validation windows (z-scored, as the model's)."""
     lookback, horizon = val_windows.lookback, val_windows.horizon
     zero = torch.zeros(lookback, horizon, dtype=val.gram.dtype, device=val.gram.device)
-    scores = {"repeat_last": val.mse(zero), "linear": val.mse(train.solve(LINEAR_RIDGE))}
+    scores = {"repeat_last": val.mse(zero), "linear": val.mse(train.solve(DEFAULT_RIDGE))}
     if period is not None:
         sse, count = 0.0, 0
         for x, y in val_windows.batches(batch_size):

@@ -49,6 +49,7 @@ from tsattn.training import (
     autocast_for,
     make_optimizer,
     resolve_device,
+    score_start,
     train,
 )
 from tsattn.windows import Windows, window_starts
@@ -200,11 +201,14 @@ class _Saver:
     def on_batch(self, epoch: int, batch: int, n_batches: int, loss: float) -> None:
         self.inner.on_batch(epoch, batch, n_batches, loss)
 
+    def save_best(self, state: TrainState) -> None:
+        """The best weights so far, with the metrics up to now (epochs run, history)."""
+        meta = model_metadata(self.frame, self.prep, state, time.perf_counter() - self.started,
+                              self.free)
+        save_checkpoint(self.model_path, state.best_weights, meta)
+
     def on_epoch(self, report: EpochReport, state: TrainState) -> None:
-        if report.improved:
-            meta = model_metadata(self.frame, self.prep, state,
-                                  time.perf_counter() - self.started, self.free)
-            save_checkpoint(self.model_path, state.best_weights, meta)
+        self.save_best(state)
         save_resume(resume_path(self.model_path), *_resume_payload(self, state))
         self.inner.on_epoch(report, state)
 
@@ -229,6 +233,9 @@ def fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
     started = time.perf_counter()
     saver = _Saver(observer, frame, prep, model, optimizer, model_path, started, free)
     runnable = torch.compile(model) if run.train.compile else model
+    if not resume:
+        score_start(runnable, prep.val, state)
+        saver.save_best(state)  # from here on an interrupt leaves at least the start
     state = train(runnable, prep.train, prep.val, run.train, saver, state, optimizer)
     share = attention_share(model, prep.val)
     meta = model_metadata(frame, prep, state, time.perf_counter() - started, free, share)

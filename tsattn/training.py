@@ -162,8 +162,6 @@ def train(
     device = train_windows.series.device
     state = state or TrainState()
     optimizer = optimizer or make_optimizer(model, cfg, device)
-    if not state.history:
-        _score_the_start(model, val_windows, state)
     n_batches = train_windows.n_batches(cfg.batch_size)
     total_steps = cfg.epochs * n_batches
     while state.epoch < cfg.epochs and not state.stopped_early:
@@ -176,12 +174,12 @@ def train(
     return state
 
 
-def _score_the_start(model: nn.Module, val_windows: Windows, state: TrainState) -> None:
+def score_start(model: nn.Module, val_windows: Windows, state: TrainState) -> None:
     """Validation loss of the untrained model, kept as the first best (epoch 0).
 
-    Every model starts as its base forecast (the closed-form linear path), so training
-    can only keep or improve on that free baseline on the validation part, never end
-    below it because a noisy epoch happened to be the best of a bad lot.
+    A model with a linear path starts as that closed-form free baseline, so training can
+    only keep or improve on it on the validation part, never end below it because a noisy
+    epoch happened to be the best of a bad lot.
     """
     val_loss = run_epoch(model, val_windows.batches(512))
     if not math.isfinite(val_loss):
