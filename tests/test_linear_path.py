@@ -137,7 +137,7 @@ def fitted_path(series: np.ndarray) -> tuple[LinearPath, list[float | None], Win
     path.load_solution(fit_linear_path(NormalEquations.of(train.batches(64), 1),
                                        NormalEquations.of(val.batches(64), 1)).weight)
     weight, chosen = fit_covariates(CovariateEquations.of(train.batches(64), path),
-                                    CovariateEquations.of(val.batches(64), path))
+                                    CovariateEquations.of(val.batches(64), path), 2)
     path.load_solution(path.weight, weight)
     return path, chosen, val
 
@@ -160,6 +160,15 @@ def test_covariates_that_do_not_help_are_not_read() -> None:
         assert path.covariate_weight.abs().max() == 0
     else:  # if some penalty helped on validation, it kept the covariates' part tiny
         assert path.covariate_weight.abs().max() < 0.05
+
+
+def test_a_covariate_whose_absence_lowers_the_validation_error_is_left_out() -> None:
+    series = driven_series()
+    series[600:, 2] = np.random.default_rng(9).standard_normal(200) * 5  # wild on validation
+    path, chosen, _ = fitted_path(series)
+    assert chosen[0] is not None
+    assert path.covariate_weight[..., 0, :].abs().max() > 0.5  # the driver is read
+    assert path.covariate_weight[..., 1, :].abs().max() == 0  # the wild column is not
 
 
 def test_variable_weights_are_the_parts_magnitudes() -> None:

@@ -128,7 +128,7 @@ def _fit_covariates(path: LinearPath, prep: Prepared, batch_size: int) -> list[f
     """Second stage: each target's residual on the covariates' recent changes."""
     train = CovariateEquations.of(prep.train.batches(batch_size), path)
     val = CovariateEquations.of(prep.val.batches(batch_size), path)
-    weight, chosen = fit_covariates(train, val)
+    weight, chosen = fit_covariates(train, val, path.n_covariates)
     path.load_solution(path.weight, weight)
     return chosen
 

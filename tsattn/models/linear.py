@@ -176,33 +176,60 @@ class CovariateEquations:
             raise ValueError("no windows to fit the linear path on")
         return cls(gram, cross, power, count)
 
-    def solve(self, ridge: float) -> Tensor:
-        """V (T, F, H) for one penalty, relative to the Gram's mean diagonal."""
+    def solve_for(self, target: int, ridge: float, keep: Tensor | None = None) -> Tensor:
+        """Target's V (F, H) for one penalty (relative to the Gram's mean diagonal), using
+        only the features in `keep` (the others get weight 0)."""
         F = self.gram.shape[0]
+        keep = torch.ones(F, dtype=torch.bool, device=self.gram.device) if keep is None else keep
         scale = torch.diagonal(self.gram).mean().clamp_min(1e-12)
-        eye = torch.eye(F, dtype=self.gram.dtype, device=self.gram.device)
-        return torch.linalg.solve(self.gram + ridge * scale * eye, self.cross)
+        gram = self.gram[keep][:, keep]
+        eye = torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
+        weight = torch.zeros_like(self.cross[target])
+        weight[keep] = torch.linalg.solve(gram + ridge * scale * eye, self.cross[target][keep])
+        return weight
 
-    def mse(self, weight: Tensor) -> Tensor:
-        """Per-target mean squared error (T,) of V on these windows."""
-        cross = (weight * self.cross).sum(dim=(1, 2))
-        quad = (weight * torch.einsum("fg,tgh->tfh", self.gram, weight)).sum(dim=(1, 2))
-        return (self.target_power - 2 * cross + quad) / (self.count * self.cross.shape[2])
+    def mse_of(self, target: int, weight: Tensor) -> Tensor:
+        """Mean squared error of target's V (F, H) on these windows."""
+        cross = (weight * self.cross[target]).sum()
+        quad = (weight * (self.gram @ weight)).sum()
+        return (self.target_power[target] - 2 * cross + quad) / (self.count * weight.shape[1])
 
 
-def fit_covariates(train: CovariateEquations, val: CovariateEquations,
+def fit_covariates(train: CovariateEquations, val: CovariateEquations, n_covariates: int,
                    grid: tuple[float, ...] = RIDGE_GRID) -> tuple[Tensor, list[float | None]]:
     """Per target, the covariate weights whose validation error is lowest, or none at all
     (`None` in the returned penalties) when no penalty beats ignoring the covariates by
-    `MARGIN`: a covariate that does not clearly help on validation is not read."""
+    `MARGIN`: a covariate that does not clearly help on validation is not read. Then each
+    covariate in turn is left out where leaving it out does not raise the validation
+    error, so a column of noise beside a useful one is not read either."""
     T, F, H = train.cross.shape
     best = torch.zeros(T, F, H, dtype=train.gram.dtype, device=train.gram.device)
-    best_mse = (1 - MARGIN) * val.target_power / (val.count * H)  # to beat: V = 0
+    ignored = val.target_power / (val.count * H)  # V = 0
     chosen: list[float | None] = [None] * T
-    for ridge in grid:
-        weight = train.solve(ridge)
-        mse = val.mse(weight)
-        for t in range(T):
-            if mse[t] < best_mse[t]:
-                best[t], best_mse[t], chosen[t] = weight[t], mse[t], ridge
+    for t in range(T):
+        errors = {ridge: float(val.mse_of(t, train.solve_for(t, ridge))) for ridge in grid}
+        ridge = min(errors, key=errors.__getitem__)
+        if errors[ridge] < (1 - MARGIN) * float(ignored[t]):
+            chosen[t] = ridge
+            best[t] = _without_useless(train, val, t, ridge, n_covariates)
     return best, chosen
+
+
+def _without_useless(train: CovariateEquations, val: CovariateEquations, t: int, ridge: float,
+                     n_covariates: int) -> Tensor:
+    """Target t's weights (F, H) after leaving out, one at a time, every covariate whose
+    absence does not raise the validation error; features are in (Lc, K) order."""
+    F = train.gram.shape[0]
+    owner = torch.arange(F, device=train.gram.device) % n_covariates  # covariate of a feature
+    keep = torch.ones(F, dtype=torch.bool, device=train.gram.device)
+    weight = train.solve_for(t, ridge, keep)
+    error = float(val.mse_of(t, weight))
+    for k in range(n_covariates):
+        trial = keep & (owner != k)
+        if not trial.any():
+            continue
+        trial_weight = train.solve_for(t, ridge, trial)
+        trial_error = float(val.mse_of(t, trial_weight))
+        if trial_error <= error:
+            keep, weight, error = trial, trial_weight, trial_error
+    return weight
