@@ -65,21 +65,44 @@ def test_a_huge_penalty_is_repeat_last_and_small_gains_keep_the_default() -> Non
     eq_train, eq_val = NormalEquations.of(train.batches(64), 2), NormalEquations.of(
         val.batches(64), 2)
     assert eq_train.solve(1e9).abs().max() < 1e-6  # W -> 0: last value repeated
-    fit = fit_linear_path(eq_train, eq_val, grid=(1e-4, 1.0, 1e6))
-    assert set(fit.val_mse) == {1e-4, DEFAULT_RIDGE, 1.0, 1e6}
+    fit = fit_linear_path([eq_train], eq_val, grid=(1e-4, 1.0, 1e6))
+    assert set(fit.held_out_mse) == {1e-4, DEFAULT_RIDGE, 1.0, 1e6}
     # least squares forecasts a clean periodic signal far better than repeat-last, and
     # 1e-4 is within MARGIN of the default penalty, so the default is kept
     assert fit.ridge == DEFAULT_RIDGE
-    assert fit.val_mse[DEFAULT_RIDGE] < 0.2 * fit.val_mse[1e6]
+    assert fit.held_out_mse[DEFAULT_RIDGE] < 0.2 * fit.held_out_mse[1e6]
 
 
 def test_a_penalty_that_clearly_wins_on_validation_is_chosen() -> None:
     periodic = windows_of(ar_series(), 0, 400)
     walk = np.cumsum(np.random.default_rng(2).standard_normal((600, 2)), axis=0)
-    fit = fit_linear_path(NormalEquations.of(periodic.batches(64), 2),
+    fit = fit_linear_path([NormalEquations.of(periodic.batches(64), 2)],
                           NormalEquations.of(windows_of(walk, 0, 600).batches(64), 2))
     assert fit.ridge > DEFAULT_RIDGE
-    assert fit.val_mse[fit.ridge] < (1 - MARGIN) * fit.val_mse[DEFAULT_RIDGE]
+    assert fit.held_out_mse[fit.ridge] < (1 - MARGIN) * fit.held_out_mse[DEFAULT_RIDGE]
+
+
+def test_folds_partition_the_windows_and_their_equations_add_up() -> None:
+    train = windows_of(ar_series(), 0, 400)
+    folds = train.folds(5)
+    assert torch.equal(torch.cat([f.starts for f in folds]), train.starts)
+    parts = [NormalEquations.of(f.batches(64), 2) for f in folds]
+    whole = NormalEquations.of(train.batches(64), 2)
+    summed = sum(parts[1:], parts[0])
+    torch.testing.assert_close(summed.gram, whole.gram)
+    torch.testing.assert_close((summed - parts[0]).cross, whole.cross - parts[0].cross)
+    assert summed.count == whole.count
+
+
+def test_training_folds_join_validation_in_judging_a_penalty() -> None:
+    folds = [NormalEquations.of(f.batches(64), 2)
+             for f in windows_of(ar_series(), 0, 400).folds(4)]
+    val = NormalEquations.of(windows_of(ar_series(), 400, 600).batches(64), 2)
+    fit = fit_linear_path(folds, val, grid=(1.0,))
+    train = sum(folds[1:], folds[0])
+    sse = val.sse(train.solve(1.0)) + sum(f.sse((train - f).solve(1.0)) for f in folds)
+    count = val.count + sum(f.count for f in folds)
+    assert fit.held_out_mse[1.0] == pytest.approx(sse / (count * 4))
 
 
 def test_no_windows_is_refused() -> None:
@@ -134,7 +157,7 @@ def fitted_path(series: np.ndarray) -> tuple[LinearPath, list[float | None], Win
 
     train, val = part(0, 600), part(600, 800)
     path = LinearPath(12, 4, n_targets=1, n_covariates=2)
-    path.load_solution(fit_linear_path(NormalEquations.of(train.batches(64), 1),
+    path.load_solution(fit_linear_path([NormalEquations.of(train.batches(64), 1)],
                                        NormalEquations.of(val.batches(64), 1)).weight)
     weight, chosen = fit_covariates(CovariateEquations.of(train.batches(64), path),
                                     CovariateEquations.of(val.batches(64), path), 2)

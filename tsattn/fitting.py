@@ -98,6 +98,9 @@ def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
     return Prepared(run, scaler, train_end, val_end, train_w, val_w)
 
 
+LINEAR_FOLDS = 5  # contiguous training folds that help the validation part judge a penalty
+
+
 @dataclass(frozen=True)
 class FreeBaselines:
     """What the model starts from and is compared with, from one pass over the windows."""
@@ -111,11 +114,13 @@ def fit_free_baselines(model: Forecaster, prep: Prepared, freq: str | None,
     """Solve the model's linear path (penalty chosen on validation) and score the free
     baselines on the validation windows, from one set of normal equations."""
     n_targets = prep.run.model.n_targets
-    train = NormalEquations.of(prep.train.batches(batch_size), n_targets)
+    folds = [NormalEquations.of(part.batches(batch_size), n_targets)
+             for part in prep.train.folds(LINEAR_FOLDS)]
+    train = sum(folds[1:], folds[0])
     val = NormalEquations.of(prep.val.batches(batch_size), n_targets)
     linear = None
     if model.linear is not None and not resume:
-        linear = fit_linear_path(train, val)
+        linear = fit_linear_path(folds, val)
         model.linear.load_solution(linear.weight)
         if model.linear.n_covariates:
             covariates = _fit_covariates(model.linear, prep, batch_size)
