@@ -159,7 +159,8 @@ def fitted_path(series: np.ndarray) -> tuple[LinearPath, list[float | None], Win
     path = LinearPath(12, 4, n_targets=1, n_covariates=2)
     path.load_solution(fit_linear_path([NormalEquations.of(train.batches(64), 1)],
                                        NormalEquations.of(val.batches(64), 1)).weight)
-    weight, chosen = fit_covariates(CovariateEquations.of(train.batches(64), path),
+    weight, chosen = fit_covariates([CovariateEquations.of(f.batches(64), path)
+                                     for f in train.folds(3)],
                                     CovariateEquations.of(val.batches(64), path), 2)
     path.load_solution(path.weight, weight)
     return path, chosen, val

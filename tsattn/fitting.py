@@ -131,9 +131,10 @@ def fit_free_baselines(model: Forecaster, prep: Prepared, freq: str | None,
 
 def _fit_covariates(path: LinearPath, prep: Prepared, batch_size: int) -> list[float | None]:
     """Second stage: each target's residual on the covariates' recent changes."""
-    train = CovariateEquations.of(prep.train.batches(batch_size), path)
+    folds = [CovariateEquations.of(part.batches(batch_size), path)
+             for part in prep.train.folds(LINEAR_FOLDS)]
     val = CovariateEquations.of(prep.val.batches(batch_size), path)
-    weight, chosen = fit_covariates(train, val, path.n_covariates)
+    weight, chosen = fit_covariates(folds, val, path.n_covariates)
     path.load_solution(path.weight, weight)
     return chosen
 

@@ -13,7 +13,7 @@ the training loss for this family, and letting gradient steps move it only added
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -212,48 +212,73 @@ class CovariateEquations:
         weight[keep] = torch.linalg.solve(gram + ridge * scale * eye, self.cross[target][keep])
         return weight
 
-    def mse_of(self, target: int, weight: Tensor) -> Tensor:
-        """Mean squared error of target's V (F, H) on these windows."""
+    def sse_of(self, target: int, weight: Tensor) -> float:
+        """Summed squared error of target's V (F, H) on these windows."""
         cross = (weight * self.cross[target]).sum()
         quad = (weight * (self.gram @ weight)).sum()
-        return (self.target_power[target] - 2 * cross + quad) / (self.count * weight.shape[1])
+        return float(self.target_power[target] - 2 * cross + quad)
+
+    def __add__(self, other: CovariateEquations) -> CovariateEquations:
+        return CovariateEquations(self.gram + other.gram, self.cross + other.cross,
+                                  self.target_power + other.target_power,
+                                  self.count + other.count)
+
+    def __sub__(self, other: CovariateEquations) -> CovariateEquations:
+        return CovariateEquations(self.gram - other.gram, self.cross - other.cross,
+                                  self.target_power - other.target_power,
+                                  self.count - other.count)
 
 
-def fit_covariates(train: CovariateEquations, val: CovariateEquations, n_covariates: int,
-                   grid: tuple[float, ...] = RIDGE_GRID) -> tuple[Tensor, list[float | None]]:
-    """Per target, the covariate weights whose validation error is lowest, or none at all
-    (`None` in the returned penalties) when no penalty beats ignoring the covariates by
-    `MARGIN`: a covariate that does not clearly help on validation is not read. Then each
-    covariate in turn is left out where leaving it out does not raise the validation
-    error, so a column of noise beside a useful one is not read either."""
+def fit_covariates(folds: list[CovariateEquations], val: CovariateEquations,
+                   n_covariates: int, grid: tuple[float, ...] = RIDGE_GRID
+                   ) -> tuple[Tensor, list[float | None]]:
+    """Per target, the covariate weights with the lowest held-out error (validation plus
+    each training fold, as for the target map), or none at all (`None` in the returned
+    penalties) when no penalty beats ignoring the covariates by `MARGIN`: a covariate
+    that does not clearly help is not read. Then each covariate in turn is left out where
+    that does not raise the held-out error, so a column of noise beside a useful one is
+    not read either."""
+    train = sum(folds[1:], folds[0])
     T, F, H = train.cross.shape
     best = torch.zeros(T, F, H, dtype=train.gram.dtype, device=train.gram.device)
-    ignored = val.target_power / (val.count * H)  # V = 0
     chosen: list[float | None] = [None] * T
     for t in range(T):
-        errors = {ridge: float(val.mse_of(t, train.solve_for(t, ridge))) for ridge in grid}
+        ignored = _held_out(folds, val, t, lambda eq: torch.zeros_like(eq.cross[0]))
+        errors = {ridge: _held_out(folds, val, t, lambda eq, r=ridge, t=t: eq.solve_for(t, r))
+                  for ridge in grid}
         ridge = min(errors, key=errors.__getitem__)
-        if errors[ridge] < (1 - MARGIN) * float(ignored[t]):
+        if errors[ridge] < (1 - MARGIN) * ignored:
             chosen[t] = ridge
-            best[t] = _without_useless(train, val, t, ridge, n_covariates)
+            best[t] = _without_useless(folds, val, t, ridge, n_covariates)
     return best, chosen
 
 
-def _without_useless(train: CovariateEquations, val: CovariateEquations, t: int, ridge: float,
-                     n_covariates: int) -> Tensor:
+def _held_out(folds: list[CovariateEquations], val: CovariateEquations, t: int,
+              fit: Callable[[CovariateEquations], Tensor]) -> float:
+    """Target t's mean squared error of `fit` on validation (fit on every fold) and on
+    each fold (fit on the others)."""
+    train = sum(folds[1:], folds[0])
+    sse, count = val.sse_of(t, fit(train)), val.count
+    for fold in folds if len(folds) > 1 else ():
+        sse += fold.sse_of(t, fit(train - fold))
+        count += fold.count
+    return sse / (count * train.cross.shape[2])
+
+
+def _without_useless(folds: list[CovariateEquations], val: CovariateEquations, t: int,
+                     ridge: float, n_covariates: int) -> Tensor:
     """Target t's weights (F, H) after leaving out, one at a time, every covariate whose
-    absence does not raise the validation error; features are in (Lc, K) order."""
+    absence does not raise the held-out error; features are in (Lc, K) order."""
+    train = sum(folds[1:], folds[0])
     F = train.gram.shape[0]
     owner = torch.arange(F, device=train.gram.device) % n_covariates  # covariate of a feature
     keep = torch.ones(F, dtype=torch.bool, device=train.gram.device)
-    weight = train.solve_for(t, ridge, keep)
-    error = float(val.mse_of(t, weight))
+    error = _held_out(folds, val, t, lambda eq: eq.solve_for(t, ridge, keep))
     for k in range(n_covariates):
         trial = keep & (owner != k)
         if not trial.any():
             continue
-        trial_weight = train.solve_for(t, ridge, trial)
-        trial_error = float(val.mse_of(t, trial_weight))
+        trial_error = _held_out(folds, val, t, lambda eq, m=trial: eq.solve_for(t, ridge, m))
         if trial_error <= error:
-            keep, weight, error = trial, trial_weight, trial_error
-    return weight
+            keep, error = trial, trial_error
+    return train.solve_for(t, ridge, keep)
