@@ -68,3 +68,7 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table
 Json = Annotated[bool, typer.Option("--json", help="Write JSON to stdout.")]
 TopK = Annotated[int, typer.Option(min=1, help="Inputs listed per forecast step.")]
 Plot = Annotated[Path | None, typer.Option(help="Write a PNG picture here (needs matplotlib).")]
+Threads = Annotated[int | None, typer.Option(
+    min=1, show_default=False,
+    help="CPU threads for torch (default: OMP_NUM_THREADS if set, else the CPUs this process "
+         "may use by its affinity and cgroup quota, shared among torchrun's local ranks).")]
