@@ -68,7 +68,7 @@ def test_predict_json_and_attention_file(tiny_model: Path, hourly_csv: Path, tmp
     assert doc["targets"] == ["load", "temp"]
     assert len(doc["forecasts"]) == 1 and len(doc["forecasts"][0]["values"]["load"]) == 6
     summary = json.loads(att.read_text())
-    assert summary["schema"] == "tsattn.attention/1"
+    assert summary["schema"] == "tsattn.attention/2"
     steps = summary["forecasts"][0]["steps"]
     assert len(steps) == 6
     for step in steps:
