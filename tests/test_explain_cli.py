@@ -79,7 +79,7 @@ def test_faithfulness_table_and_json(tiny_model: Path, hourly_csv: Path, columns
     assert doc["schema"] == "tsattn.faithfulness/1"
     assert doc["windows"] == 40 and doc["periods"] == 6 and doc["period_rows"] == 4
     assert doc["rows"] == [480, 600]  # after the default 80% validation end
-    for name in ("attention", "random", "occlusion"):
+    for name in ("attention", "random", "recency", "occlusion"):
         for curve in ("comprehensiveness", "sufficiency"):
             area = doc["rankings"][name][curve]["area"]
             assert area["low"] <= area["mean"] <= area["high"]

@@ -106,6 +106,11 @@ def test_attention_on_the_copied_input_is_as_good_as_occlusion(windows: Tensor) 
     att, rnd, occ = (_scores(report, n) for n in ("attention", "random", "occlusion"))
     assert att.comprehensiveness.area.mean == pytest.approx(occ.comprehensiveness.area.mean)
     assert att.comprehensiveness.area.low > rnd.comprehensiveness.area.high
+    # the copy lies 30 steps back: the latest 20% of periods do not hold it (at 50% they
+    # do, and one long blanked span then moves the forecast more than one short one)
+    recency = _scores(report, "recency")
+    assert all(p.mean == 0 for p in recency.comprehensiveness.points[:4])
+    assert all(p.low > 0 for p in att.comprehensiveness.points[:4])
     assert att.sufficiency.area.high < rnd.sufficiency.area.low
     assert report.verdict.comprehensiveness_vs_random == "better"
     assert report.verdict.sufficiency_vs_random == "better"
@@ -148,7 +153,7 @@ def test_report_json_is_plain_and_versioned(windows: Tensor) -> None:
     assert json.loads(json.dumps(doc, allow_nan=False)) == doc
     assert doc["schema"] == "tsattn.faithfulness/1"
     assert doc["windows"] == 40 and doc["periods"] == len(PERIODS) and doc["period_rows"] == 8
-    assert list(doc["rankings"]) == ["attention", "random", "occlusion"]
+    assert list(doc["rankings"]) == ["attention", "random", "recency", "occlusion"]
     assert len(doc["rankings"]["random"]["sufficiency"]["points"]) == len(K_PERCENTS)
     assert doc["k_periods"] == [1, 1, 1, 2, 6]
     assert "straight line" in doc["blanking"]

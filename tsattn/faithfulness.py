@@ -5,6 +5,8 @@ The inputs are the window's periods (consecutive rows of one token stride, as th
 
 - attention: the period mass of the model's default map, averaged over forecast steps;
 - random: uniformly random orders (the mean over a few draws per window);
+- recency: the latest periods first, the ranking any forecaster of a persistent series
+  earns for free; attention that only beats random may just be recency;
 - occlusion: the change of the forecast when that one period alone is blanked (a reference
   that is good by construction: it uses the very measurement the curves are made of).
 
@@ -43,7 +45,7 @@ from tsattn.windows import Windows, window_starts
 
 SCHEMA = "tsattn.faithfulness/1"
 K_PERCENTS = (1, 5, 10, 20, 50)
-RANKERS = ("attention", "random", "occlusion")
+RANKERS = ("attention", "random", "recency", "occlusion")
 BLANKING = ("periods: straight line between the nearest kept rows of the window "
             "(the nearest kept value at its ends); variables: the variable's window mean")
 
@@ -137,15 +139,17 @@ def measure_faithfulness(model: Model, x: Tensor, periods: Sequence[tuple[int, i
     with torch.inference_mode():
         out = model(x)
         base = out.prediction.float()
+        attention = out.attention.float().mean(dim=1) @ members  # (B, P)
         scores = {
-            "attention": out.attention.float().mean(dim=1) @ members,
+            "attention": attention,
+            "recency": torch.arange(len(periods), device=x.device).float().expand_as(attention),
             "occlusion": occlusion_scores(model, x, base, members, options.batch_size),
         }
         counts = k_counts(len(periods))
         per_window = {name: _curves(model, x, base, members, s, counts, options.batch_size)
                       for name, s in scores.items()}
         draws = [_curves(model, x, base, members,
-                         torch.rand(scores["attention"].shape, generator=generator).to(x.device),
+                         torch.rand(attention.shape, generator=generator).to(x.device),
                          counts, options.batch_size) for _ in range(options.random_draws)]
         per_window["random"] = tuple(np.mean([d[i] for d in draws], axis=0) for i in (0, 1))
         effects = _variable_changes(model, x, base, len(variables), options.batch_size)
@@ -318,17 +322,17 @@ def _gap_closed(attention: float, random: float, occlusion: float) -> float | No
 def verdict(rankings: Sequence[RankingScores]) -> Verdict:
     """The one-line answer: better than random (intervals apart?) and how close to occlusion."""
     by_name = {r.name: r for r in rankings}
-    att, rnd, occ = (by_name[n] for n in RANKERS)
+    att, rnd, rec, occ = (by_name[n] for n in RANKERS)
     comp = _versus(att.comprehensiveness.area, rnd.comprehensiveness.area, True)
     suff = _versus(att.sufficiency.area, rnd.sufficiency.area, False)
     areas = [r.comprehensiveness.area.mean for r in (att, rnd, occ)]
     return Verdict(comp, suff, _gap_closed(*areas),
                    _gap_closed(*(r.sufficiency.area.mean for r in (att, rnd, occ))),
-                   _verdict_text(comp, suff, *areas))
+                   _verdict_text(comp, suff, *areas, rec.comprehensiveness.area.mean))
 
 
 def _verdict_text(comp: str, suff: str, attention: float, random: float,
-                  occlusion: float) -> str:
+                  occlusion: float, recency: float) -> str:
     if comp == suff == "better":
         head = "attention ranks inputs better than random (intervals apart on both curves)"
     elif "better" in (comp, suff):
@@ -340,9 +344,10 @@ def _verdict_text(comp: str, suff: str, attention: float, random: float,
         head = "attention is no better than random (intervals overlap)"
     if occlusion <= 0:
         return f"{head}; blanking no single period changes the forecast"
-    versus_random = f"{attention / random:.1f}x random's, " if random > 0 else ""
-    return (f"{head}; its comprehensiveness is {versus_random}"
-            f"{attention / occlusion:.2f}x occlusion's")
+    ratios = [f"{attention / area:.{digits}f}x {name}'s"
+              for name, area, digits in (("random", random, 1), ("recency", recency, 2),
+                                         ("occlusion", occlusion, 2)) if area > 0]
+    return f"{head}; its comprehensiveness is {', '.join(ratios)}"
 
 
 def report_json(report: FaithfulnessReport) -> dict:
