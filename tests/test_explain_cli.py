@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tsattn.cli.attention_tables import column_widths, period_text
 
 ATTENTION_HEADERS = ("step", "forecast time", "top periods", "weight", "mean inputs",
                      "concentration")
@@ -118,3 +119,25 @@ def test_faithfulness_refuses_plot_and_rows_without_windows(tiny_model: Path, ho
                    "598")
     assert done.returncode == 2 and "no window has its 6 targets" in done.stderr
     assert not (tmp_path / "x.png").exists() and done.stdout == ""
+
+
+def test_column_widths_drop_whole_columns_in_order_never_below_their_minimum():
+    cells = [{"a": "x" * 30, "b": "yy", "c": "zzzz", "d": "w"}]
+    mins = {"a": 5, "b": 4, "c": 6, "d": 3}
+    assert column_widths(cells, mins, ("c", "b"), 80, grow_order=("c",)) == {
+        "a": 30, "b": 4, "c": 6, "d": 3}
+    exact = 5 + 4 + 6 + 3 + 3 * 3  # minimums plus 3 characters between columns
+    assert column_widths(cells, mins, ("c", "b"), exact) == mins
+    # without c, the room it left goes to a
+    assert column_widths(cells, mins, ("c", "b"), exact - 1) == {"a": 13, "b": 4, "d": 3}
+    assert column_widths(cells, mins, ("c", "b"), 10) == {"a": 5, "d": 3}
+    grown = column_widths(cells, mins, (), exact + 10, grow_order=("c", "a"))
+    assert grown == {"a": 15, "b": 4, "c": 6, "d": 3}  # c is already as wide as it needs
+
+
+def test_period_text_drops_what_the_start_already_says():
+    assert period_text("2018-06-26 12:00:00", "2018-06-26 19:00:00") == "2018-06-26 12:00..19:00"
+    assert period_text("2018-06-23 20:00:00", "2018-06-24 03:00:00") == (
+        "2018-06-23 20:00..06-24 03:00")
+    assert period_text("17", "24") == "17..24"
+    assert period_text("5", "5") == "5"
