@@ -145,7 +145,8 @@ def test_explain_shows_times_and_values(tiny_model: Path, hourly_csv: Path):
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert "most attended periods" in done.stderr  # the tiny model has 4-step patches
-    assert "mean load=" in done.stderr and "2024-01-25" in done.stderr
+    assert "load=" in done.stderr and "mean inputs" in done.stderr
+    assert "2024-01-25" in done.stderr
 
 
 def test_explain_rejects_a_step_beyond_the_horizon(tiny_model: Path, hourly_csv: Path):
