@@ -69,3 +69,7 @@ FromRow = Annotated[str | None, typer.Option("--from", help="First evaluated tar
                                              "index or timestamp (default: after the "
                                              "validation part).")]
 ToRow = Annotated[str | None, typer.Option("--to", help="End of evaluated rows (default: all).")]
+Threads = Annotated[int | None, typer.Option(
+    min=1, show_default=False,
+    help="CPU threads for torch (default: OMP_NUM_THREADS if set, else the CPUs this process "
+         "may use by its affinity and cgroup quota, shared among torchrun's local ranks).")]
