@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 
 from tests.conftest import copy_task, run_cli, write_csv
-from tsattn.data import read_frame
-from tsattn.forecasting import load_forecaster, predict
 
 LAG = 30
 SMALL = ["--lookback", "96", "--horizon", "24", "--epochs", "2", "--d-model", "16",
@@ -53,9 +51,12 @@ def test_default_model_reads_the_driver_and_disregards_the_noise(driven_csv: Pat
     assert driven <= 0.2 * alone, (driven, alone)
     assert everything <= 1.02 * driven, (everything, driven)
 
-    loaded = load_forecaster(model)
-    frame = read_frame(tmp_path / "all.csv", targets=("y",), covariates=("driver", "noise"))
-    weights = predict(loaded, frame, rolling=True).variables.mean(axis=(0, 1))  # (C,)
-    assert weights.sum() == pytest.approx(1.0, abs=1e-4)
-    driver, noise = weights[1], weights[2]
-    assert driver == weights.max() and noise < 0.1 * driver, weights
+    attention = tmp_path / "attention.json"
+    done = run_cli("predict", str(model), str(tmp_path / "all.csv"), "--attention",
+                   str(attention))
+    assert done.returncode == 0, done.stderr
+    steps = json.loads(attention.read_text())["forecasts"][0]["steps"]
+    mean = {name: np.mean([step["variables"][name] for step in steps])
+            for name in ("y", "driver", "noise")}
+    assert sum(mean.values()) == pytest.approx(1.0, abs=1e-4)
+    assert mean["driver"] == max(mean.values()) and mean["noise"] < 0.1 * mean["driver"], mean

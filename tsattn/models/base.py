@@ -143,6 +143,14 @@ class Forecaster(nn.Module):
         self.register_buffer("spread", self.patches.spread(), persistent=False)
 
     @property
+    def n_read(self) -> int:
+        """How many channels (targets first) the forecast can depend on: the attention
+        path's, or all of them when the linear path kept weights for the covariates."""
+        if self.linear is not None and bool(self.linear.covariate_weight.any()):
+            return self.cfg.n_channels
+        return self.n_used
+
+    @property
     def reduction(self) -> str:
         """The name of the default map: `read` beside a linear path, else the attention's."""
         return "read" if self.linear is not None else self.attention_reduction
