@@ -59,4 +59,7 @@ def test_default_model_reads_the_driver_and_disregards_the_noise(driven_csv: Pat
     mean = {name: np.mean([step["variables"][name] for step in steps])
             for name in ("y", "driver", "noise")}
     assert sum(mean.values()) == pytest.approx(1.0, abs=1e-4)
-    assert mean["driver"] == max(mean.values()) and mean["noise"] < 0.1 * mean["driver"], mean
+    # the target's own history (its last value, mean reversion) and the driver lead;
+    # the noise column is not read at all
+    assert sorted(mean, key=mean.__getitem__)[-2:] in (["y", "driver"], ["driver", "y"]), mean
+    assert mean["driver"] > 0.1 and mean["noise"] < 0.1 * mean["driver"], mean
