@@ -115,6 +115,12 @@ def check_model_meta(meta: dict[str, Any], path: Path) -> RunConfig:
             isinstance(metrics.get(k, 0), (int, float)) and abs(metrics.get(k, 0)) < 1e300
             for k in ("best_val_mse", "epochs_run", "train_seconds")):
         raise bad("malformed 'metrics'")
+    baselines = metrics.get("baselines_val_mse", {})
+    optional = [metrics.get(k) for k in ("attention_share", "linear_ridge", "covariate_ridge")]
+    if not (isinstance(baselines, dict) and all(
+            isinstance(v, (int, float)) and abs(v) < 1e300
+            for v in [*baselines.values(), *(o for o in optional if o is not None)])):
+        raise bad("malformed 'metrics'")
     if not isinstance(meta.get("config"), dict):
         raise bad("no 'config'")
     try:
