@@ -271,6 +271,18 @@ CASES = [
               ("looks like data", "header line")),
     data_case("ragged-row", edited({(5, 2): "1,2"}),
               ("not a well-formed CSV", "line 7", "saw 4", "header's 3 fields")),
+    data_case("every-row-one-field-longer", csv_text([[*r, "7"] for r in rows()]),
+              ("line 2 has 4 fields, the header 3",)),
+    data_case("first-row-longer-only", edited({(0, 2): "1,2"}), ("line 2 has 4 fields",)),
+    data_case("decimal-point-and-comma-mixed",
+              csv_text([[r[0], r[1], r[2].replace(".", ",")] for r in rows()], sep=";"),
+              ("mixes decimal marks", "column 'load'", "column 'temp'")),
+    data_case("thousands-separators", csv_text([[r[0], r[1], f'"2{i % 10},000"']
+                                                for i, r in enumerate(rows())]),
+              ("column 'temp'", "'20,000'", "thousands separators", "plain numbers")),
+    data_case("thousands-separators-with-decimal-comma",
+              csv_text([[r[0], r[1], "1.234,5"] for r in rows()], sep=";"),
+              ("column 'temp'", "'1.234,5'")),
     data_case("duplicate-column-name", csv_text(rows(), header=("date", "load", "load")),
               ("'load' appears twice", "rename")),
     # --- columns ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from tsattn.errors import CheckpointError, DataError, UsageError
 FILL_METHODS = ("none", "ffill", "interpolate")
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds")
 _SEPARATORS = (",", ";", "\t")
+# A number written with thousands separators or a decimal mark pandas was not told about:
+# 1,234 / 1.234,5 / 25,000 / 1 234. Such a column must not pass as text and be dropped.
+_GROUPED_NUMBER = re.compile(r"[-+]?\d{1,3}([.,\u00a0 ]\d{3})+([.,]\d+)?|[-+]?\d+,\d+")
 _F32_MAX = float(np.finfo(np.float32).max)
 _DAY_NS = 86_400 * 10**9
 _TRAIN_SHARE, _VAL_SHARE = 0.7, 0.8  # default ends of the training and validation parts
@@ -200,21 +204,69 @@ def _parse_csv(text: str, name: str, names: Sequence[str] | None = None) -> _Tab
     sep = _detect_sep(first)
     columns, has_header = _header_names(first, sep, name, names)
     given = None if has_header else columns
+    if has_header:
+        _check_first_row(text, sep, len(columns), name)
     df = _read_csv(text, sep, name, len(columns), ".", given)
     if sep == ";" and _n_numeric(df) < df.shape[1]:
-        alt = _read_csv(text, sep, name, len(columns), ",", given)
-        if _n_numeric(alt) > _n_numeric(df):
-            df = alt
+        df = _pick_decimal(df, _read_csv(text, sep, name, len(columns), ",", given), name)
+    _refuse_grouped_numbers(df, name)
     if len(df) == 0:
         raise DataError(f"{name} has a header but no data rows; give a CSV with data")
     df.columns = [str(c).strip() for c in df.columns]
     return _Table(df=df, name=name, text=text, sep=sep, has_header=has_header)
 
 
+def _check_first_row(text: str, sep: str, n_fields: int, name: str) -> None:
+    """Refuse a first data row longer than the header: pandas would quietly take the first
+    column as an index and shift every name by one (later long rows are its own error)."""
+    lines = ((i, line) for i, line in enumerate(text.split("\n"), 1) if line.strip())
+    next(lines)
+    found = next(lines, None)
+    if found is None:
+        return
+    number, line = found
+    fields = next(csv.reader([line], delimiter=sep), [])
+    if len(fields) > n_fields:
+        raise DataError(f"{name} is not a well-formed CSV (line {number} has {len(fields)} "
+                        f"fields, the header {n_fields}); make every line have the header's "
+                        f"{n_fields} fields")
+
+
+def _pick_decimal(dot: pd.DataFrame, comma: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A `;` file read with decimal points and with decimal commas: the reading under which
+    more columns are numbers, unless each reading makes numbers of columns the other
+    cannot (`1.234;25,000`): then the marks are mixed and any choice misreads a column."""
+    only_dot = [c for c in dot.columns if _is_numeric_dtype(dot[c])
+                and not _is_numeric_dtype(comma[c])]
+    only_comma = [c for c in comma.columns if _is_numeric_dtype(comma[c])
+                  and not _is_numeric_dtype(dot[c])]
+    if only_dot and only_comma:
+        raise DataError(f"{name} mixes decimal marks: column {str(only_dot[0])!r} reads as "
+                        f"numbers with a decimal point, column {str(only_comma[0])!r} with a "
+                        "decimal comma; write every number with one decimal mark and no "
+                        "thousands separators")
+    return comma if len(only_comma) > len(only_dot) else dot
+
+
+def _refuse_grouped_numbers(df: pd.DataFrame, name: str) -> None:
+    """A text column whose every value is a number with thousands separators (`25,000`)
+    would be dropped as text; refuse it, naming the column, instead."""
+    for col in df.columns:
+        if _is_numeric_dtype(df[col]):
+            continue
+        cells = df[col].dropna().astype(str).str.strip()
+        cells = cells[cells != ""]
+        if len(cells) and cells.str.fullmatch(_GROUPED_NUMBER).all():
+            raise DataError(f"column {str(col)!r} of {name} holds numbers written like "
+                            f"{cells.iloc[0]!r} (thousands separators or a decimal comma); "
+                            "write plain numbers such as 25000 or 1234.5")
+
+
 def _read_csv(text: str, sep: str, name: str, n_fields: int, decimal: str,
               names: list[str] | None = None) -> pd.DataFrame:
-    """`names` given: the text has no header line and these are its columns."""
-    extra: dict[str, Any] = {} if names is None else {
+    """`names` given: the text has no header line and these are its columns. Never an
+    index column: a long row is an error, not a shift of every column name."""
+    extra: dict[str, Any] = {"index_col": False} if names is None else {
         "header": None, "names": names, "index_col": False}
     whose = "the header's" if names is None else "the expected"
     try:
