@@ -346,7 +346,7 @@ def merged_length(spans: list[tuple[float, float]]) -> float:
 
 def full_training(kind: str, compile_: bool) -> dict:
     """`tsattn train` on ETTh1 with the documented defaults, wall time of the process."""
-    from tsattn.checkpoint import read_metadata
+    from tsattn.checkpoint import read_card
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "etth1.tsattn"
@@ -359,10 +359,10 @@ def full_training(kind: str, compile_: bool) -> dict:
         wall = time.perf_counter() - start
         if done.returncode != 0:
             return {"command": " ".join(cmd[1:]), "error": done.stderr.strip()[-500:]}
-        metrics = read_metadata(out)["metrics"]
+        metrics = read_card(out).metrics
     return {"command": " ".join(cmd[1:]), "wall_s": wall,
-            "train_loop_s": metrics["train_seconds"], "epochs_run": metrics["epochs_run"],
-            "best_val_mse": metrics["best_val_mse"]}
+            "train_loop_s": metrics.train_seconds, "epochs_run": metrics.epochs_run,
+            "best_val_mse": metrics.best_val_mse}
 
 
 def _env() -> dict[str, str]:

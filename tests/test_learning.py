@@ -50,7 +50,7 @@ def test_lstm_learns_the_copy_and_attends_to_the_copied_input(copy_csv: Path, tm
                             patch_len=1, stride=1)
     loaded = load_forecaster(path)
     frame = read_frame(copy_csv, **{"targets": ("y",), "covariates": ("x",)})
-    result = evaluate(loaded, frame, loaded.meta["split"]["val_end"], len(frame.values))
+    result = evaluate(loaded, frame, loaded.card.split.val_end, len(frame.values))
     scores = result["scores"]
     assert scores["model"]["mse"] < 0.3 * scores["repeat_last"]["mse"]
 

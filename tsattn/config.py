@@ -20,6 +20,11 @@ MODEL_KINDS = ("lstm-attn", "transformer")
 ATTENTION_KINDS = ("dot", "general", "additive", "scaled-dot")
 FILL_METHODS = ("none", "ffill", "interpolate")
 REVIN_ANCHORS = ("mean", "last")
+# Upper bounds checked before a model is built: a hand-made config (or model file) asking
+# for lookback 10**12 must be refused, not allocated until the machine runs out of memory.
+SIZE_LIMITS = {"lookback": 1_000_000, "horizon": 1_000_000, "n_channels": 100_000,
+               "n_targets": 100_000, "d_model": 16_384, "n_heads": 1_024, "n_layers": 256,
+               "d_ff": 65_536, "patch_len": 1_000_000, "stride": 1_000_000}
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,11 @@ def validate_model(cfg: ModelConfig) -> None:
             f"unknown --revin-anchor {cfg.revin_anchor!r}; choose one of: "
             f"{', '.join(REVIN_ANCHORS)}"
         )
-    _require_positive(cfg, ("lookback", "horizon", "d_model", "n_heads", "n_layers", "d_ff",
-                            "patch_len", "stride", "n_channels", "n_targets"))
+    _require_positive(cfg, tuple(SIZE_LIMITS))
+    for name, limit in SIZE_LIMITS.items():
+        if getattr(cfg, name) > limit:
+            raise UsageError(f"--{name.replace('_', '-')} {getattr(cfg, name)} is larger than "
+                             f"tsattn allows ({limit}); use a smaller value")
     if not 0.0 <= cfg.dropout < 1.0:
         raise UsageError(f"--dropout must be in [0, 1), got {cfg.dropout}")
     if cfg.d_model % cfg.n_heads:

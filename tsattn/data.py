@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
-from tsattn.errors import CheckpointError, DataError, UsageError
+from tsattn.errors import DataError, UsageError
 
 FILL_METHODS = ("none", "ffill", "interpolate")
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds")
@@ -689,24 +689,6 @@ class Scaler:
         """(..., k) z-scores of `channels` (e.g. slice(0, n_targets)) -> raw units."""
         return (np.asarray(values) * self.scale[channels] + self.mean[channels]).astype(
             np.float32)
-
-    def to_dict(self) -> dict[str, list[float]]:
-        """Plain lists for the JSON metadata of a model file."""
-        return {"mean": [float(v) for v in self.mean], "scale": [float(v) for v in self.scale]}
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Scaler:
-        """Rebuild from `to_dict` output; a malformed entry means a damaged model file."""
-        try:
-            mean = np.asarray(raw["mean"], dtype=np.float32)
-            scale = np.asarray(raw["scale"], dtype=np.float32)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError("the scaler statistics in the model file are malformed; "
-                                  "retrain the model") from exc
-        if mean.ndim != 1 or mean.shape != scale.shape or not np.all(scale > 0):
-            raise CheckpointError("the scaler statistics in the model file are inconsistent; "
-                                  "retrain the model")
-        return cls(mean=mean, scale=scale)
 
 
 def fit_scaler(train_values: np.ndarray) -> Scaler:

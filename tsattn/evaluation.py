@@ -123,7 +123,7 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
     scaled = loaded.scaler.transform(frame.values).astype(np.float32)
     series = torch.from_numpy(scaled).to(loaded.device)
     x, pred, truth = model_forecasts(loaded, evaluation_windows(loaded, series, first, end))
-    train_end = loaded.meta["split"]["train_end"]
+    train_end = loaded.card.split.train_end
     train_x, train_y = _train_windows(loaded, series, train_end)
     horizon = loaded.horizon
     forecasts = {
@@ -131,14 +131,14 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
         "repeat_last": repeat_last(x, horizon),
         "linear": apply_linear(fit_linear(train_x, train_y), x),
     }
-    period = season_length(loaded.meta["freq"], season, loaded.lookback)
+    period = season_length(loaded.card.freq, season, loaded.lookback)
     if period is not None:
         forecasts["seasonal_naive"] = seasonal_naive(x, horizon, period)
     n_targets = loaded.run.model.n_targets
     scale = loaded.scaler.scale[:n_targets]
     results = {name: score(f, truth, scale).__dict__ for name, f in forecasts.items()}
     return {"windows": len(x), "rows": [first, end], "season": period,
-            "targets": loaded.meta["targets"], "scores": results}
+            "targets": list(loaded.card.targets), "scores": results}
 
 
 def _train_windows(loaded: LoadedModel, series: torch.Tensor, train_end: int

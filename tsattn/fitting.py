@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from tsattn import __version__
+from tsattn.card import EpochRecord, Metrics, ModelCard, ScalerStats, Split
 from tsattn.checkpoint import load_resume, resume_path, save_checkpoint, save_resume
 from tsattn.config import RunConfig, from_dict, to_dict
 from tsattn.data import (
@@ -87,31 +88,24 @@ def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
     return Prepared(run, scaler, train_end, val_end, train_w, val_w)
 
 
-def model_metadata(frame: Frame, prep: Prepared, state: TrainState, seconds: float) -> dict:
-    """Everything besides tensors that predict, evaluate and info need, as plain JSON."""
+def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float) -> ModelCard:
+    """Everything besides tensors that predict, evaluate and info need."""
     # only the last label: this runs at every improvement, inside the training loop
     last_time = time_labels(frame, slice(-1, None))[0] if frame.times is not None else None
-    return {
-        "tsattn_version": __version__,
-        "config": to_dict(prep.run),
-        "columns": list(frame.columns),
-        "header": list(frame.header),  # every column of the file: reads headerless history
-        "targets": list(frame.columns[: frame.n_targets]),
-        "covariates": list(frame.columns[frame.n_targets :]),
-        "time_col": frame.time_col,
-        "freq": frame.freq,
-        "last_time": last_time,
-        "n_rows": len(frame.values),
-        "split": {"train_end": prep.train_end, "val_end": prep.val_end},
-        "scaler": prep.scaler.to_dict(),
-        "metrics": {
-            "best_val_mse": state.best_val,
-            "epochs_run": state.epoch,
-            "stopped_early": state.stopped_early,
-            "train_seconds": round(seconds, 3),
-            "history": state.history,
-        },
-    }
+    history = tuple(EpochRecord(int(h["epoch"]), float(h["train_loss"]), float(h["val_loss"]))
+                    for h in state.history)
+    return ModelCard(
+        targets=frame.targets, covariates=frame.covariates, header=frame.header,
+        time_col=frame.time_col, freq=frame.freq, last_time=last_time,
+        n_rows=len(frame.values), split=Split(prep.train_end, prep.val_end),
+        scaler=ScalerStats(tuple(map(float, prep.scaler.mean)),
+                           tuple(map(float, prep.scaler.scale))),
+        config=prep.run,
+        metrics=Metrics(best_val_mse=state.best_val, epochs_run=state.epoch,
+                        stopped_early=state.stopped_early, train_seconds=round(seconds, 3),
+                        history=history),
+        tsattn_version=__version__,
+    )
 
 
 class _Saver:
@@ -127,17 +121,17 @@ class _Saver:
 
     def on_epoch(self, report: EpochReport, state: TrainState) -> None:
         if report.improved:
-            meta = model_metadata(self.frame, self.prep, state, time.perf_counter() - self.started)
-            save_checkpoint(self.model_path, state.best_weights, meta)
+            card = make_card(self.frame, self.prep, state, time.perf_counter() - self.started)
+            save_checkpoint(self.model_path, state.best_weights, card)
         save_resume(resume_path(self.model_path), *_resume_payload(self, state))
         self.inner.on_epoch(report, state)
 
 
 def fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
-        resume: bool = False) -> tuple[TrainState, dict]:
+        resume: bool = False) -> tuple[TrainState, ModelCard]:
     """Train a model on `frame` and leave the best one in `model_path`.
 
-    Returns the final state and the metadata written with the model. On an interrupt or
+    Returns the final state and the card written with the model. On an interrupt or
     a diverging loss the best model so far is already on disk, because it is saved at
     every improvement; the exception propagates for the CLI to report.
     """
@@ -153,10 +147,10 @@ def fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
     saver = _Saver(observer, frame, prep, model, optimizer, model_path, started)
     runnable = torch.compile(model) if run.train.compile else model
     state = train(runnable, prep.train, prep.val, run.train, saver, state, optimizer)
-    meta = model_metadata(frame, prep, state, time.perf_counter() - started)
-    save_checkpoint(model_path, state.best_weights, meta)
+    card = make_card(frame, prep, state, time.perf_counter() - started)
+    save_checkpoint(model_path, state.best_weights, card)
     resume_path(model_path).unlink(missing_ok=True)
-    return state, meta
+    return state, card
 
 
 def _resume_payload(saver: _Saver, state: TrainState) -> tuple[dict[str, Tensor], dict]:

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tsattn.checkpoint import check_model_meta, load_checkpoint
+from tsattn.card import ModelCard
+from tsattn.checkpoint import load_checkpoint
 from tsattn.config import RunConfig
 from tsattn.data import Frame, Scaler, future_labels, time_labels
 from tsattn.errors import CheckpointError, DataError
@@ -27,10 +28,13 @@ class LoadedModel:
     """A trained model in eval mode with everything needed to use it."""
 
     model: torch.nn.Module
-    run: RunConfig
-    meta: dict
+    card: ModelCard
     scaler: Scaler
     device: torch.device
+
+    @property
+    def run(self) -> RunConfig:
+        return self.card.config
 
     @property
     def lookback(self) -> int:
@@ -57,11 +61,11 @@ class ForecastResult:
 
 def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
     """Rebuild the model from a file; shape mismatches mean a damaged or foreign file."""
-    tensors, meta = load_checkpoint(path)
-    run = check_model_meta(meta, path)
+    tensors, card = load_checkpoint(path)
+    scaler = Scaler(np.asarray(card.scaler.mean, dtype=np.float32),
+                    np.asarray(card.scaler.scale, dtype=np.float32))
     try:
-        scaler = Scaler.from_dict(meta["scaler"])
-        model = build_model(run.model)
+        model = build_model(card.config.model)
         model.load_state_dict(tensors)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(
@@ -69,22 +73,18 @@ def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
             "retrain it with this version of tsattn"
         ) from exc
     torch_device = resolve_device(device)
-    return LoadedModel(model.to(torch_device).eval(), run, meta, scaler, torch_device)
+    return LoadedModel(model.to(torch_device).eval(), card, scaler, torch_device)
 
 
 def history_columns(loaded: LoadedModel) -> dict:
     """The read_frame arguments that select the columns the model was trained on.
 
     `names` (the training file's header) lets history without a header line be read, as
-    `tail -n 400 f.csv | tsattn predict m -` gives; models saved before it was stored pass
-    None, and then a header is required.
+    `tail -n 400 f.csv | tsattn predict m -` gives.
     """
-    meta = loaded.meta
-    header = meta.get("header")
-    names = header if isinstance(header, list) and header and all(
-        isinstance(n, str) for n in header) else None
-    return {"time_col": meta["time_col"], "targets": meta["targets"],
-            "covariates": meta["covariates"], "names": names}
+    card = loaded.card
+    return {"time_col": card.time_col, "targets": card.targets,
+            "covariates": card.covariates, "names": card.header or None}
 
 
 def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
@@ -99,7 +99,7 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
         )
     labels = time_labels(frame)
     last_time = labels[-1] if frame.times is not None else None
-    all_labels = labels + future_labels(last_time, frame.freq or loaded.meta["freq"], n_rows,
+    all_labels = labels + future_labels(last_time, frame.freq or loaded.card.freq, n_rows,
                                         horizon)
     first = 0 if rolling else n_rows - lookback
     starts = torch.arange(first, n_rows - lookback + 1)

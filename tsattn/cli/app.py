@@ -206,38 +206,33 @@ def evaluate(
 
 def _check_model_file(model_file: Path) -> None:
     """Refuse a missing, damaged or foreign model file from its header, before torch loads."""
-    from tsattn.checkpoint import check_model_meta, read_metadata
+    from tsattn.checkpoint import read_card
 
-    check_model_meta(read_metadata(model_file), model_file)
+    read_card(model_file)
 
 
 @app.command()
 def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
     """Show what a model file holds, without loading torch."""
-    import json
+    from tsattn.checkpoint import read_card
 
-    from tsattn.checkpoint import check_model_meta, read_metadata
-
-    meta = read_metadata(model_file)
-    run = check_model_meta(meta, model_file)
+    card = read_card(model_file)
     if json_out:
-        write_output(None, json.dumps(meta, indent=2) + "\n")
+        write_output(None, card.to_json() + "\n")
         return
-    metrics = meta.get("metrics", {})
-    best = metrics.get("best_val_mse")
-    best = f"{best:.4f}" if isinstance(best, (int, float)) else "-"
+    model = card.config.model
     rows = [
-        ("model", run.model.kind),
-        ("targets", ", ".join(meta["targets"])),
-        ("covariates", ", ".join(meta["covariates"]) or "-"),
-        ("time", f"{meta['time_col'] or 'row steps'}, freq {meta['freq'] or '-'}, "
-                 f"last {meta['last_time'] or '-'}"),
-        ("lookback / horizon", f"{run.model.lookback} / {run.model.horizon}"),
-        ("validation MSE", f"{best} after "
-                           f"{metrics.get('epochs_run', '?')} epochs"),
-        ("tsattn version", str(meta.get("tsattn_version"))),
+        ("model", model.kind),
+        ("targets", ", ".join(card.targets)),
+        ("covariates", ", ".join(card.covariates) or "-"),
+        ("time", f"{card.time_col or 'row steps'}, freq {card.freq or '-'}, "
+                 f"last {card.last_time or '-'}"),
+        ("lookback / horizon", f"{model.lookback} / {model.horizon}"),
+        ("validation MSE", f"{card.metrics.best_val_mse:.4f} after "
+                           f"{card.metrics.epochs_run} epochs"),
+        ("tsattn version", card.tsattn_version),
     ]
-    rows += [(f"model.{k}", str(v)) for k, v in dataclasses.asdict(run.model).items()
+    rows += [(f"model.{k}", str(v)) for k, v in dataclasses.asdict(model).items()
              if k not in ("kind", "lookback", "horizon")]
     key_value_table(str(model_file), rows)
 

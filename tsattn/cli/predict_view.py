@@ -44,7 +44,7 @@ def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, 
     need_attention = bool(attention_path) or show_table or fmt == "json" or plot is not None
     result = predict(loaded, frame, rolling=rolling, with_attention=need_attention)
     summary = _summary(loaded, result, top_k) if need_attention else None
-    time_header = loaded.meta["time_col"] or "step"
+    time_header = loaded.card.time_col or "step"
     if fmt == "json":
         text = forecast_json(result, time_header, summary)
     else:
@@ -169,7 +169,7 @@ def run_evaluate(model_file: Path, source: Path | TextIO, *, start: str | None,
     from tsattn.evaluation import evaluate
 
     loaded, frame = load_history(model_file, source, fill, device, quiet)
-    first = resolve_row(frame, start, "--from") if start else loaded.meta["split"]["val_end"]
+    first = resolve_row(frame, start, "--from") if start else loaded.card.split.val_end
     stop = resolve_row(frame, end, "--to") if end else len(frame.values)
     if not start and first + loaded.horizon > len(frame.values):
         raise UsageError(f"evaluation starts by default where the model's validation part "

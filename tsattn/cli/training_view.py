@@ -7,7 +7,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any, TextIO
 
-from tsattn.checkpoint import read_metadata, resume_path
+from tsattn.card import ModelCard
+from tsattn.checkpoint import read_card, resume_path
 from tsattn.cli.render import ProgressObserver, console, key_value_table, warn
 from tsattn.config import RunConfig, validate_model
 from tsattn.data import read_frame
@@ -30,14 +31,14 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
     before = _identity(model_path)
     try:
         with contextlib.nullcontext() if quiet else observer:
-            state, meta = fit(frame, run, observer, model_path, resume)
+            state, card = fit(frame, run, observer, model_path, resume)
     except KeyboardInterrupt as exc:
         raise Interrupted(_kept(model_path, before, "interrupted", resumable=True)) from exc
     except TrainingError as exc:
         # no --resume hint: the resumed run would take the same steps into the same NaN
         raise TrainingError(f"{exc}; {_kept(model_path, before, 'stopped', False)}") from exc
     if not quiet:
-        _summary(model_path, state, meta)
+        _summary(model_path, state, card)
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:
@@ -61,10 +62,9 @@ def _kept(model_path: Path, before: tuple | None, what: str, resumable: bool) ->
     where = str(model_path)
     if _identity(model_path) not in (before, None):
         try:
-            metrics = read_metadata(model_path)["metrics"]
-            saved = (f" (epoch {int(metrics['epochs_run'])}, validation MSE "
-                     f"{float(metrics['best_val_mse']):.4f})")
-        except (TsattnError, KeyError, TypeError, ValueError):
+            metrics = read_card(model_path).metrics
+            saved = f" (epoch {metrics.epochs_run}, validation MSE {metrics.best_val_mse:.4f})"
+        except TsattnError:
             saved = ""
         return f"{what}; the best model so far{saved} is in {where!r}{again}"
     if before is not None:
@@ -72,16 +72,16 @@ def _kept(model_path: Path, before: tuple | None, what: str, resumable: bool) ->
     return f"{what} before the first epoch ended; no model was saved"
 
 
-def _summary(model_path: Path, state: Any, meta: dict) -> None:
-    metrics = meta["metrics"]
+def _summary(model_path: Path, state: Any, card: ModelCard) -> None:
+    metrics = card.metrics
     # patience can run out on the last epoch too; that is not an early stop
-    early = state.stopped_early and state.epoch < meta["config"]["train"]["epochs"]
+    early = state.stopped_early and state.epoch < card.config.train.epochs
     why = "early stop" if early else "all epochs"
     key_value_table(f"saved {model_path}", [
-        ("model", meta["config"]["model"]["kind"]),
-        ("targets", ", ".join(meta["targets"])),
-        ("best validation MSE", f"{metrics['best_val_mse']:.4f} (z-scored)"),
-        ("epochs", f"{metrics['epochs_run']} ({why})"),
-        ("training time", f"{metrics['train_seconds']:.1f} s"),
+        ("model", card.config.model.kind),
+        ("targets", ", ".join(card.targets)),
+        ("best validation MSE", f"{metrics.best_val_mse:.4f} (z-scored)"),
+        ("epochs", f"{metrics.epochs_run} ({why})"),
+        ("training time", f"{metrics.train_seconds:.1f} s"),
     ])
     console.print(f"next: tsattn predict {model_path} DATA > forecast.csv")
