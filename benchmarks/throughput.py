@@ -41,9 +41,10 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing tsattn
 
 from tsattn.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from tsattn.data import read_frame  # noqa: E402
+from tsattn.device import resolve_device  # noqa: E402
 from tsattn.fitting import Prepared, prepare  # noqa: E402
 from tsattn.models import build_model  # noqa: E402
-from tsattn.training import make_optimizer, resolve_device, run_epoch  # noqa: E402
+from tsattn.training import make_optimizer, run_epoch  # noqa: E402
 
 ETTH1 = ROOT / "sample_data" / "ETTh1.csv"
 TRAIN_END, VAL_END = 8640, 11520

@@ -94,7 +94,7 @@ def error_line(stderr: str) -> str:
 
 def assert_good_model(path: Path, lookback: int = 16) -> ModelCard:
     """The file loads, its weights are finite, and the forecaster builds from it."""
-    from tsattn.forecasting import load_forecaster
+    from tsattn.inference import load_forecaster
 
     tensors, card = load_checkpoint(path)
     assert card.lookback == lookback

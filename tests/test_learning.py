@@ -12,7 +12,8 @@ from tsattn.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from tsattn.data import read_frame
 from tsattn.evaluation import evaluate
 from tsattn.fitting import fit
-from tsattn.forecasting import load_forecaster, predict
+from tsattn.forecasting import predict
+from tsattn.inference import load_forecaster
 from tsattn.training import SilentObserver
 
 LAG, LOOKBACK, HORIZON = 6, 24, 8

@@ -14,9 +14,8 @@ import torch
 
 from tsattn.data import Frame
 from tsattn.errors import UsageError
-from tsattn.forecasting import LoadedModel
-from tsattn.training import autocast_for
-from tsattn.windows import Windows, window_starts
+from tsattn.inference import LoadedModel, model_windows, run_model, scaled_series
+from tsattn.windows import Windows
 
 SEASONS = {"h": 24, "H": 24, "30min": 48, "15min": 96, "10min": 144, "5min": 288, "min": 1440,
            "D": 7, "B": 5, "W": 52, "MS": 12, "ME": 12, "M": 12, "QS": 4, "QE": 4}
@@ -93,38 +92,25 @@ def apply_linear(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def evaluation_windows(loaded: LoadedModel, series: torch.Tensor, first: int, end: int
                        ) -> Windows:
-    starts = window_starts(first, end, loaded.lookback, loaded.horizon)
-    if len(starts) == 0:
+    """The windows whose targets lie in rows [first, end); at least one must exist."""
+    found = model_windows(loaded, series, first, end)
+    if len(found) == 0:
         raise UsageError(
             f"no window has its {loaded.horizon} targets inside rows [{first}, {end}); "
             "evaluate on more rows (an earlier --from) or more data"
         )
-    return Windows(series, starts, loaded.lookback, loaded.horizon, loaded.run.model.n_targets)
-
-
-def model_forecasts(loaded: LoadedModel, windows: Windows, batch_size: int = 512
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Inputs' target channels (W, L, T), model forecasts (W, H, T) and truths (W, H, T)."""
-    n_targets = windows.n_targets
-    xs, preds, ys = [], [], []
-    with torch.inference_mode():
-        for x, y in windows.batches(batch_size):
-            with autocast_for(loaded.device):
-                pred = loaded.model(x, return_attention=False).prediction
-            xs.append(x[..., :n_targets].cpu())
-            preds.append(pred.float().cpu())
-            ys.append(y.cpu())
-    return torch.cat(xs).numpy(), torch.cat(preds).numpy(), torch.cat(ys).numpy()
+    return found
 
 
 def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
              season: int | None = None) -> dict:
     """Scores of the model and of each baseline on the windows with targets in [first, end)."""
-    scaled = loaded.scaler.transform(frame.values).astype(np.float32)
-    series = torch.from_numpy(scaled).to(loaded.device)
-    x, pred, truth = model_forecasts(loaded, evaluation_windows(loaded, series, first, end))
-    train_end = loaded.card.split.train_end
-    train_x, train_y = _train_windows(loaded, series, train_end)
+    series = scaled_series(loaded, frame.values)
+    evaluated = evaluation_windows(loaded, series, first, end)
+    pred = run_model(loaded, evaluated).prediction
+    x, truth = _target_channels(evaluated)
+    training = model_windows(loaded, series, 0, loaded.card.split.train_end)
+    train_x, train_y = _target_channels(training)
     horizon = loaded.horizon
     forecasts = {
         "model": pred,
@@ -141,10 +127,7 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
             "targets": list(loaded.card.targets), "scores": results}
 
 
-def _train_windows(loaded: LoadedModel, series: torch.Tensor, train_end: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Training windows (target channels only) for the linear baseline's fit."""
-    starts = window_starts(0, train_end, loaded.lookback, loaded.horizon)
-    windows = Windows(series, starts, loaded.lookback, loaded.horizon, loaded.run.model.n_targets)
-    x, y = windows.batch(torch.arange(len(windows), device=series.device))
-    return x[..., : windows.n_targets].cpu().numpy(), y.cpu().numpy()
+def _target_channels(found: Windows) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs' target channels (W, L, T) and truths (W, H, T) of every window."""
+    x, y = found.everything()
+    return x[..., : found.n_targets].cpu().numpy(), y.cpu().numpy()

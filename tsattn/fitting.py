@@ -32,6 +32,7 @@ from tsattn.data import (
     split_rows,
     time_labels,
 )
+from tsattn.device import resolve_device
 from tsattn.errors import DataError, UsageError
 from tsattn.models import build_model
 from tsattn.training import (
@@ -39,10 +40,9 @@ from tsattn.training import (
     Observer,
     TrainState,
     make_optimizer,
-    resolve_device,
     train,
 )
-from tsattn.windows import Windows, window_starts
+from tsattn.windows import Windows
 
 
 @dataclass
@@ -81,10 +81,8 @@ def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
     )
     run = dataclasses.replace(run, model=model_cfg)
     n_targets = frame.n_targets
-    train_w = Windows(series, window_starts(0, train_end, lookback, horizon), lookback, horizon,
-                      n_targets)
-    val_w = Windows(series, window_starts(train_end, val_end, lookback, horizon), lookback,
-                    horizon, n_targets)
+    train_w = Windows.between(series, 0, train_end, lookback, horizon, n_targets)
+    val_w = Windows.between(series, train_end, val_end, lookback, horizon, n_targets)
     return Prepared(run, scaler, train_end, val_end, train_w, val_w)
 
 

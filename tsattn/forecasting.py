@@ -1,48 +1,19 @@
-"""Load a model file and forecast from recent history, in original units.
+"""Forecast from recent history, in original units.
 
 Inputs are the last `lookback` rows (or every origin with `rolling`); outputs carry the
 timestamps that continue the history's frequency, and the attention maps of each origin
-for the explainer. Windows are cut from one tensor exactly as in training.
+for the explainer. The model runs through the one inference path (`inference.run_model`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import torch
 
-from tsattn.card import ModelCard
-from tsattn.checkpoint import load_checkpoint
-from tsattn.config import RunConfig
-from tsattn.data import Frame, Scaler, future_labels, time_labels
-from tsattn.errors import CheckpointError, DataError
-from tsattn.models import build_model
-from tsattn.training import autocast_for, resolve_device
-from tsattn.windows import Windows
-
-
-@dataclass
-class LoadedModel:
-    """A trained model in eval mode with everything needed to use it."""
-
-    model: torch.nn.Module
-    card: ModelCard
-    scaler: Scaler
-    device: torch.device
-
-    @property
-    def run(self) -> RunConfig:
-        return self.card.config
-
-    @property
-    def lookback(self) -> int:
-        return self.run.model.lookback
-
-    @property
-    def horizon(self) -> int:
-        return self.run.model.horizon
+from tsattn.data import Frame, future_labels, time_labels
+from tsattn.errors import DataError
+from tsattn.inference import LoadedModel, model_windows, run_model, scaled_series
 
 
 @dataclass
@@ -59,34 +30,6 @@ class ForecastResult:
     last_token_maps: np.ndarray | None = None  # (layers, heads, N, N) of the last origin
 
 
-def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
-    """Rebuild the model from a file; shape mismatches mean a damaged or foreign file."""
-    tensors, card = load_checkpoint(path)
-    scaler = Scaler(np.asarray(card.scaler.mean, dtype=np.float32),
-                    np.asarray(card.scaler.scale, dtype=np.float32))
-    try:
-        model = build_model(card.config.model)
-        model.load_state_dict(tensors)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"{str(path)!r} does not hold a usable tsattn model ({type(exc).__name__}); "
-            "retrain it with this version of tsattn"
-        ) from exc
-    torch_device = resolve_device(device)
-    return LoadedModel(model.to(torch_device).eval(), card, scaler, torch_device)
-
-
-def history_columns(loaded: LoadedModel) -> dict:
-    """The read_frame arguments that select the columns the model was trained on.
-
-    `names` (the training file's header) lets history without a header line be read, as
-    `tail -n 400 f.csv | tsattn predict m -` gives.
-    """
-    card = loaded.card
-    return {"time_col": card.time_col, "targets": card.targets,
-            "covariates": card.covariates, "names": card.header or None}
-
-
 def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
             batch_size: int = 512, with_attention: bool = True) -> ForecastResult:
     """Forecast from the last window, or from every window with `rolling`."""
@@ -101,46 +44,18 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
     last_time = labels[-1] if frame.times is not None else None
     all_labels = labels + future_labels(last_time, frame.freq or loaded.card.freq, n_rows,
                                         horizon)
-    first = 0 if rolling else n_rows - lookback
-    starts = torch.arange(first, n_rows - lookback + 1)
-    scaled, attention, alternatives, token_maps = _run_model(loaded, frame, starts, batch_size,
-                                                             with_attention)
+    # horizon 0: input windows only, their targets lie beyond the history
+    inputs = model_windows(loaded, scaled_series(loaded, frame.values),
+                     lookback if rolling else n_rows, n_rows, horizon=0)
+    out = run_model(loaded, inputs, batch_size, with_attention)
     n_targets = frame.n_targets
-    values = loaded.scaler.inverse(scaled, slice(0, n_targets))
-    ends = (starts + lookback).tolist()
+    values = loaded.scaler.inverse(out.prediction, slice(0, n_targets))
+    ends = (inputs.starts.cpu() + lookback).tolist()
     return ForecastResult(
         targets=list(frame.columns[:n_targets]),
         origins=[labels[e - 1] for e in ends],
         input_times=[labels[e - lookback : e] for e in ends] if with_attention else [],
         forecast_times=[all_labels[e : e + horizon] for e in ends],
-        values=values, attention=attention, alternatives=alternatives,
-        last_token_maps=token_maps,
+        values=values, attention=out.attention, alternatives=out.alternatives,
+        last_token_maps=out.last_token_maps,
     )
-
-
-def _run_model(loaded: LoadedModel, frame: Frame, starts: torch.Tensor, batch_size: int,
-               with_attention: bool) -> tuple[np.ndarray, np.ndarray | None, dict,
-                                              np.ndarray | None]:
-    """Batched inference over the given window starts; attention maps kept on request.
-
-    Raw token maps are kept for the last origin only: for a rolling forecast they would be
-    layers x heads x N x N floats per origin, and only the last one is ever drawn.
-    """
-    scaled = loaded.scaler.transform(frame.values).astype(np.float32)
-    series = torch.from_numpy(scaled).to(loaded.device)
-    windows = Windows(series, starts, loaded.lookback, 0, frame.n_targets)
-    preds, maps, alts, token_maps = [], [], {}, None
-    with torch.inference_mode():
-        for x, _ in windows.batches(batch_size):
-            with autocast_for(loaded.device):
-                out = loaded.model(x, return_attention=with_attention)
-            preds.append(out.prediction.float().cpu())
-            if with_attention:
-                maps.append(out.attention.float().cpu())
-                for name, value in out.alternatives.items():
-                    alts.setdefault(name, []).append(value.float().cpu())
-                if out.token_maps is not None:
-                    token_maps = out.token_maps[-1].float().cpu().numpy()
-    attention = torch.cat(maps).numpy() if maps else None
-    alternatives = {name: torch.cat(parts).numpy() for name, parts in alts.items()}
-    return torch.cat(preds).numpy(), attention, alternatives, token_maps

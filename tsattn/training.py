@@ -17,7 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from tsattn.config import TrainConfig
-from tsattn.errors import TrainingError, UsageError
+from tsattn.device import autocast_for
+from tsattn.errors import TrainingError
 from tsattn.windows import Windows
 
 
@@ -64,23 +65,6 @@ class TrainState:
     best_weights: dict[str, Tensor] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
     stopped_early: bool = False
-
-
-def resolve_device(spec: str) -> torch.device:
-    """'auto' picks CUDA when present, else the CPU; an explicit device must exist."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError as exc:
-        raise UsageError(f"unknown --device {spec!r}; use auto, cpu, cuda, cuda:N or mps") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {spec} needs a CUDA GPU but none is here; use --device cpu")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise UsageError("--device mps needs Apple's GPU but it is not available; use --device cpu")
-    if device.type == "cuda":
-        torch.set_float32_matmul_precision("high")  # TF32 for the float32 parts outside autocast
-    return device
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
@@ -136,13 +120,6 @@ def run_epoch(
             total = total + loss.detach().double() * y.shape[0]  # stays on device: no sync
             count += y.shape[0]
     return float(total) / max(1, count)
-
-
-def autocast_for(device: torch.device) -> Any:
-    """bf16 autocast on CUDA (Ampere and Hopper run bf16 matmuls at full rate), else none."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
 
 
 def train(

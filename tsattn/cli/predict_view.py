@@ -16,13 +16,8 @@ from tsattn.cli.streams import write_output
 from tsattn.data import Frame, read_frame, resolve_row
 from tsattn.errors import UsageError
 from tsattn.explain import explain_rows, summarize_attention
-from tsattn.forecasting import (
-    ForecastResult,
-    LoadedModel,
-    history_columns,
-    load_forecaster,
-    predict,
-)
+from tsattn.forecasting import ForecastResult, predict
+from tsattn.inference import LoadedModel, history_columns, load_forecaster
 
 
 def load_history(model_file: Path, source: Path | TextIO, fill: str, device: str,
