@@ -44,6 +44,7 @@ from tsattn.data import read_frame  # noqa: E402
 from tsattn.device import resolve_device  # noqa: E402
 from tsattn.fitting import Prepared, prepare  # noqa: E402
 from tsattn.models import build_model  # noqa: E402
+from tsattn.plan import resolve  # noqa: E402
 from tsattn.training import make_optimizer, run_epoch  # noqa: E402
 
 ETTH1 = ROOT / "sample_data" / "ETTh1.csv"
@@ -130,7 +131,7 @@ def prepare_etth1(kind: str, batch_size: int, device: torch.device) -> Prepared:
         model=ModelConfig(kind=kind, lookback=LOOKBACK, horizon=HORIZON),
         train=TrainConfig(batch_size=batch_size),
     )
-    return prepare(frame, run, device)
+    return prepare(frame, resolve(run, frame), device)
 
 
 # --------------------------------------------------------------------------- pipelines

@@ -26,8 +26,9 @@ from typing import Any
 from tsattn.config import RunConfig, from_dict, validate_model
 from tsattn.errors import CheckpointError, TsattnError
 
-FORMAT_VERSION = 3  # 3: typed model card (format_version and source in the JSON, no 'columns')
-_FIX = "retrain the model or copy the file again"
+FORMAT_VERSION = 3  # 3: typed model card (format_version in the JSON, no 'columns')
+_MODEL_FIX = "retrain the model or copy the file again"
+_RESUME_FIX = "delete it to train from the start"
 
 
 @dataclass(frozen=True)
@@ -146,18 +147,54 @@ class ModelCard:
         try:
             raw = json.loads(text)
         except (ValueError, RecursionError) as exc:  # ValueError: also 5000-digit integers
-            raise CheckpointError(f"{where} has no valid JSON in its metadata; {_FIX}") from exc
+            raise CheckpointError(
+                f"{where} has no valid JSON in its metadata; {_MODEL_FIX}") from exc
         return cls.from_dict(raw, where)
 
     @classmethod
     def from_dict(cls, raw: Any, where: str = "model card") -> ModelCard:
         """The one validation of stored metadata; `where` names the file in errors."""
-        try:
-            card = _read(cls, raw, "")
-            _check_consistent(card)
-        except _Bad as exc:
-            raise CheckpointError(f"{where} has {exc} in its metadata; {_FIX}") from exc
-        return card
+        return _parse(cls, raw, where, _MODEL_FIX)
+
+
+@dataclass(frozen=True)
+class LoopState:
+    """Where the training loop stood after an epoch (see `training.TrainState`)."""
+
+    epoch: int
+    step: int
+    best_val: float | None  # None before any epoch finished
+    bad_epochs: int
+    stopped_early: bool
+    history: tuple[EpochRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResumeCard:
+    """What `--resume` needs besides tensors: the resolved run being continued, the data
+    columns it was trained on, and the loop's state after its last finished epoch."""
+
+    config: RunConfig
+    columns: tuple[str, ...]
+    state: LoopState
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str = "resume state") -> ResumeCard:
+        return _parse(cls, raw, where, _RESUME_FIX)
+
+
+def _parse(cls: type, raw: Any, where: str, fix: str) -> Any:
+    """Read and check a card of type `cls`; any problem is one CheckpointError naming it."""
+    try:
+        card = _read(cls, raw, "")
+        _check_consistent(card)
+    except _Bad as exc:
+        raise CheckpointError(f"{where} has {exc} in its metadata; {fix}") from exc
+    return card
 
 
 class _Bad(Exception):
@@ -237,11 +274,15 @@ def _read_config(raw: Any) -> RunConfig:
     return run
 
 
-def _check_consistent(card: ModelCard) -> None:
+def _check_consistent(card: ModelCard | ResumeCard) -> None:
     """Cross-field rules: the card's columns, config, scaler and split describe one model."""
     if card.format_version != FORMAT_VERSION:
         raise _Bad(f"format version {card.format_version} (this tsattn reads {FORMAT_VERSION})")
     model = card.config.model
+    if isinstance(card, ResumeCard):
+        if len(card.columns) != model.n_channels:
+            raise _Bad("columns that do not match its 'config'")
+        return
     if not card.targets or (model.n_targets, model.n_channels) != (
             len(card.targets), len(card.columns)):
         raise _Bad("columns that do not match its 'config'")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from tsattn.card import FORMAT_VERSION, ModelCard
+from tsattn.card import FORMAT_VERSION, ModelCard, ResumeCard
 from tsattn.errors import CheckpointError
 from tsattn.files import atomic_write_bytes
 
@@ -66,30 +66,39 @@ def save_checkpoint(path: Path, tensors: dict[str, Tensor], card: ModelCard) -> 
 def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], ModelCard]:
     """Read a model file: CPU tensors and its validated card. Raises `CheckpointError`."""
     tensors, meta = _load(path, _MODEL)
-    return tensors, _card(meta, path)
+    return tensors, ModelCard.from_dict(meta, _where(path, _MODEL))
 
 
 def read_card(path: Path) -> ModelCard:
     """The validated card of a model file from its header alone, without importing torch."""
-    path = Path(path)
-    with _open(path, _MODEL) as fh:
+    return ModelCard.from_dict(_read_header(Path(path), _MODEL), _where(path, _MODEL))
+
+
+def save_resume(path: Path, tensors: dict[str, Tensor], card: ResumeCard) -> None:
+    """Write resume state: optimizer, weight and RNG tensors plus the loop's card."""
+    _save(path, tensors, card.to_dict(), _RESUME)
+
+
+def load_resume(path: Path) -> tuple[dict[str, Tensor], ResumeCard]:
+    """Read what `save_resume` wrote, with the same checks as a model file."""
+    tensors, meta = _load(path, _RESUME)
+    return tensors, ResumeCard.from_dict(meta, _where(path, _RESUME))
+
+
+def read_resume_card(path: Path) -> ResumeCard:
+    """The validated card of a resume file from its header alone, without importing torch."""
+    return ResumeCard.from_dict(_read_header(Path(path), _RESUME), _where(path, _RESUME))
+
+
+def _where(path: Path, kind: _Kind) -> str:
+    return f"{kind.noun} {str(path)!r}"
+
+
+def _read_header(path: Path, kind: _Kind) -> dict[str, Any]:
+    with _open(path, kind) as fh:
         size = fh.seek(0, io.SEEK_END)
         fh.seek(0)
-        return _card(_check_header(path, fh, size, _MODEL), path)
-
-
-def _card(meta: dict[str, Any], path: Path) -> ModelCard:
-    return ModelCard.from_dict(meta, where=f"{_MODEL.noun} {str(path)!r}")
-
-
-def save_resume(path: Path, tensors: dict[str, Tensor], state: dict[str, Any]) -> None:
-    """Write resume state (optimizer tensors + JSON-able epoch/RNG/early-stopping state)."""
-    _save(path, tensors, state, _RESUME)
-
-
-def load_resume(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """Read what `save_resume` wrote, with the same checks as a model file."""
-    return _load(path, _RESUME)
+        return _check_header(path, fh, size, kind)
 
 
 def _save(path: Path, tensors: dict[str, Tensor], meta: dict[str, Any], kind: _Kind) -> None:

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
+from tsattn.config import FILL_METHODS
 from tsattn.errors import DataError, UsageError
 
-FILL_METHODS = ("none", "ffill", "interpolate")
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds")
 _SEPARATORS = (",", ";", "\t")
 _F32_MAX = float(np.finfo(np.float32).max)

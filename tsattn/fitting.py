@@ -8,21 +8,18 @@ atomically every time it improves, with a resume file beside it after every epoc
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from tsattn import __version__
-from tsattn.card import EpochRecord, Metrics, ModelCard, ScalerStats, Split
+from tsattn.card import EpochRecord, LoopState, Metrics, ModelCard, ResumeCard, ScalerStats, Split
 from tsattn.checkpoint import load_resume, resume_path, save_checkpoint, save_resume
-from tsattn.config import RunConfig, from_dict, to_dict
+from tsattn.config import RunConfig
 from tsattn.data import (
     Frame,
     Scaler,
@@ -33,8 +30,9 @@ from tsattn.data import (
     time_labels,
 )
 from tsattn.device import resolve_device
-from tsattn.errors import DataError, UsageError
+from tsattn.errors import CheckpointError, DataError
 from tsattn.models import build_model
+from tsattn.plan import check_resume, resolve
 from tsattn.training import (
     EpochReport,
     Observer,
@@ -60,6 +58,8 @@ class Prepared:
 def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
     """Split chronologically, fit the scaler on the training rows only, cut windows.
 
+    `run` is resolved (`plan.resolve`): its channel counts are the frame's.
+
     The whole scaled series is one device tensor; the parts differ only in which window
     starts they own, so a validation window can reach back into training rows for its
     inputs while every one of its targets lies in the validation part.
@@ -75,11 +75,7 @@ def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
             "at least that many; move --train-end/--val-end apart or use a shorter --horizon"
         )
     scaler = fit_scaler(frame.values[:train_end])
-    series = torch.from_numpy(scaler.transform(frame.values).astype(np.float32)).to(device)
-    model_cfg = dataclasses.replace(
-        run.model, n_channels=len(frame.columns), n_targets=frame.n_targets
-    )
-    run = dataclasses.replace(run, model=model_cfg)
+    series = torch.from_numpy(scaler.transform(frame.values)).to(device)
     n_targets = frame.n_targets
     train_w = Windows.between(series, 0, train_end, lookback, horizon, n_targets)
     val_w = Windows.between(series, train_end, val_end, lookback, horizon, n_targets)
@@ -90,8 +86,6 @@ def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float) -
     """Everything besides tensors that predict, evaluate and info need."""
     # only the last label: this runs at every improvement, inside the training loop
     last_time = time_labels(frame, slice(-1, None))[0] if frame.times is not None else None
-    history = tuple(EpochRecord(int(h["epoch"]), float(h["train_loss"]), float(h["val_loss"]))
-                    for h in state.history)
     return ModelCard(
         targets=frame.targets, covariates=frame.covariates, header=frame.header,
         time_col=frame.time_col, freq=frame.freq, last_time=last_time,
@@ -101,7 +95,7 @@ def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float) -
         config=prep.run,
         metrics=Metrics(best_val_mse=state.best_val, epochs_run=state.epoch,
                         stopped_early=state.stopped_early, train_seconds=round(seconds, 3),
-                        history=history),
+                        history=_records(state.history)),
         tsattn_version=__version__,
     )
 
@@ -133,14 +127,18 @@ def fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
     a diverging loss the best model so far is already on disk, because it is saved at
     every improvement; the exception propagates for the CLI to report.
     """
-    if resume:
-        run = _resumed_run(model_path)
+    run = resolve(run, frame)
+    resumed = load_resume(resume_path(model_path)) if resume else None
+    if resumed is not None:
+        check_resume(run, frame, resumed[1])
     device = resolve_device(run.train.device)
     torch.manual_seed(run.train.seed)
     prep = prepare(frame, run, device)
-    model = build_model(prep.run.model).to(device)
+    model = build_model(run.model).to(device)
     optimizer = make_optimizer(model, run.train, device)
-    state = _restore(model_path, model, optimizer) if resume else TrainState()
+    state = TrainState()
+    if resumed is not None:
+        state = _restore(*resumed, model, optimizer, resume_path(model_path))
     started = time.perf_counter()
     saver = _Saver(observer, frame, prep, model, optimizer, model_path, started)
     runnable = torch.compile(model) if run.train.compile else model
@@ -151,57 +149,54 @@ def fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
     return state, card
 
 
-def _resume_payload(saver: _Saver, state: TrainState) -> tuple[dict[str, Tensor], dict]:
+def _resume_payload(saver: _Saver, state: TrainState) -> tuple[dict[str, Tensor], ResumeCard]:
+    """Optimizer slots, weights and RNG as tensors; the loop's state as a card.
+
+    The optimizer's param_groups are not stored: they follow from the configuration, and
+    the schedule sets the learning rate before every step.
+    """
     tensors: dict[str, Tensor] = {f"model.{k}": v for k, v in saver.model.state_dict().items()}
     tensors.update({f"best.{k}": v for k, v in state.best_weights.items()})
-    opt = saver.optimizer.state_dict()
-    for idx, slots in opt["state"].items():
+    for idx, slots in saver.optimizer.state_dict()["state"].items():
         tensors.update({f"opt.{idx}.{name}": value for name, value in slots.items()})
     tensors["rng.cpu"] = torch.get_rng_state()
-    info = {
-        "config": to_dict(saver.prep.run),
-        "param_groups": opt["param_groups"],
-        "state": {
-            "epoch": state.epoch, "step": state.step, "best_val": state.best_val,
-            "bad_epochs": state.bad_epochs, "history": state.history,
-            "stopped_early": state.stopped_early,
-        },
-    }
-    return tensors, json.loads(json.dumps(info, default=_json_number))
+    loop = LoopState(
+        epoch=state.epoch, step=state.step,
+        best_val=state.best_val if math.isfinite(state.best_val) else None,
+        bad_epochs=state.bad_epochs, stopped_early=state.stopped_early,
+        history=_records(state.history),
+    )
+    return tensors, ResumeCard(config=saver.prep.run, columns=saver.frame.columns, state=loop)
 
 
-def _json_number(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    raise TypeError(f"cannot store {type(value).__name__} in the resume state")
+def _records(history: list[dict[str, float]]) -> tuple[EpochRecord, ...]:
+    return tuple(EpochRecord(int(h["epoch"]), float(h["train_loss"]), float(h["val_loss"]))
+                 for h in history)
 
 
-def _resumed_run(model_path: Path) -> RunConfig:
-    path = resume_path(model_path)
-    if not path.exists():
-        raise UsageError(
-            f"nothing to resume: {str(path)!r} does not exist; train without --resume first"
-        )
-    _, info = load_resume(path)
-    return from_dict(info["config"])
-
-
-def _restore(model_path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainState:
+def _restore(tensors: dict[str, Tensor], card: ResumeCard, model: nn.Module,
+             optimizer: torch.optim.Optimizer, path: Path) -> TrainState:
     """Load weights, optimizer slots, RNG and loop state saved by `_resume_payload`."""
-    tensors, info = load_resume(resume_path(model_path))
-    model.load_state_dict(_prefixed(tensors, "model."))
     slots: dict[int, dict[str, Tensor]] = {}
     for key, value in _prefixed(tensors, "opt.").items():
         idx, name = key.split(".", 1)
         slots.setdefault(int(idx), {})[name] = value
-    optimizer.load_state_dict({"state": slots, "param_groups": info["param_groups"]})
-    torch.set_rng_state(tensors["rng.cpu"])
-    saved = info["state"]
-    best_val = saved["best_val"] if saved["best_val"] is not None else math.inf
+    try:
+        model.load_state_dict(_prefixed(tensors, "model."))
+        groups = optimizer.state_dict()["param_groups"]
+        optimizer.load_state_dict({"state": slots, "param_groups": groups})
+        torch.set_rng_state(tensors["rng.cpu"])
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"resume file {str(path)!r} does not fit its run "
+                              f"({type(exc).__name__}); delete it to train from the start"
+                              ) from exc
+    saved = card.state
     return TrainState(
-        epoch=saved["epoch"], step=saved["step"], best_val=best_val,
-        bad_epochs=saved["bad_epochs"], best_weights=_prefixed(tensors, "best."),
-        history=saved["history"], stopped_early=saved["stopped_early"],
+        epoch=saved.epoch, step=saved.step,
+        best_val=saved.best_val if saved.best_val is not None else math.inf,
+        bad_epochs=saved.bad_epochs, best_weights=_prefixed(tensors, "best."),
+        history=[dataclasses.asdict(h) for h in saved.history],
+        stopped_early=saved.stopped_early,
     )
 
 

@@ -18,15 +18,7 @@ import typer
 from tsattn.cli import options as opt
 from tsattn.cli.render import error_line, key_value_table
 from tsattn.cli.streams import check_output, open_source, write_output
-from tsattn.config import (
-    RunConfig,
-    from_dict,
-    load_toml,
-    option_sections,
-    validate_data,
-    validate_model,
-    validate_train,
-)
+from tsattn.config import RunConfig, from_dict, load_toml, option_sections
 from tsattn.errors import Interrupted, TsattnError, UsageError
 
 app = typer.Typer(
@@ -37,6 +29,8 @@ app = typer.Typer(
 )
 
 FLAG_TO_FIELD = {"model": "kind", "target": "targets"}
+# `train` parameters that are not part of the stored run configuration
+NOT_CONFIG = frozenset({"ctx", "data", "config", "output", "resume", "quiet"})
 _debug = {"on": bool(os.environ.get("TSATTN_DEBUG"))}
 
 
@@ -47,8 +41,12 @@ def _global(debug: bool = typer.Option(False, "--debug", help="Show tracebacks o
         _debug["on"] = True
 
 
-def build_run(ctx: typer.Context, config_file: Path | None) -> RunConfig:
-    """Command-line values win over the --config file, which wins over the defaults."""
+def build_run(ctx: typer.Context, config_file: Path | None) -> tuple[RunConfig, frozenset[str]]:
+    """Command-line values win over the --config file, which wins over the defaults.
+
+    Also returns the config fields the user gave explicitly (flag or file), which
+    `--resume` compares with the stored run.
+    """
     file_values = load_toml(config_file) if config_file else {}
     sections = option_sections()
     unknown = sorted(set(file_values) - set(sections) - set(FLAG_TO_FIELD))
@@ -57,16 +55,20 @@ def build_run(ctx: typer.Context, config_file: Path | None) -> RunConfig:
                          "use the flag names of 'tsattn train --help'")
     file_values = {FLAG_TO_FIELD.get(k, k): v for k, v in file_values.items()}
     raw: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}}
+    explicit = set(file_values)
     for name, value in ctx.params.items():
-        field = FLAG_TO_FIELD.get(name, name)
-        if field not in sections:
+        if name in NOT_CONFIG:
             continue
+        field = FLAG_TO_FIELD.get(name, name)
         source = ctx.get_parameter_source(name)
-        if source is not None and source.name.startswith("DEFAULT") and field in file_values:
+        defaulted = source is not None and source.name.startswith("DEFAULT")
+        if defaulted and field in file_values:
             value = file_values[field]
-        raw[sections[field]][field] = value
+        elif not defaulted:
+            explicit.add(field)
+        raw[sections[field]][field] = value  # KeyError: a train option without a field
     raw["data"]["targets"] = _split_names(raw["data"]["targets"])
-    return from_dict(raw)
+    return from_dict(raw), frozenset(explicit)
 
 
 def _split_names(values: Any) -> tuple[str, ...]:
@@ -120,11 +122,13 @@ def train(
     quiet: opt.Quiet = False,
 ) -> None:
     """Train a forecaster on a CSV and save it as one model file."""
-    run = build_run(ctx, config)
-    validate_data(run.data)
-    validate_train(run.train)
-    validate_model(run.model)
+    from tsattn.plan import check_options, resumed_run
+
+    run, explicit = build_run(ctx, config)
     model_path = Path(output or default_model_path(data))
+    if resume:
+        run = resumed_run(run, explicit, model_path)
+    check_options(run)
     check_output(str(model_path))
     from tsattn.cli.training_view import run_training
 

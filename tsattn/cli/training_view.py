@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from pathlib import Path
 from typing import Any, TextIO
 
 from tsattn.card import ModelCard
 from tsattn.checkpoint import read_card, resume_path
 from tsattn.cli.render import ProgressObserver, console, key_value_table, warn
-from tsattn.config import RunConfig, validate_model
+from tsattn.config import RunConfig
 from tsattn.data import read_frame
 from tsattn.errors import Interrupted, TrainingError, TsattnError
+from tsattn.plan import resolve
 
 
 def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume: bool,
@@ -21,8 +21,7 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
                        fill=run.data.fill)
     if not quiet:
         warn(frame.warnings)
-    validate_model(dataclasses.replace(run.model, n_channels=len(frame.columns),
-                                       n_targets=frame.n_targets))
+    run = resolve(run, frame)
     # torch: imported only once the data is known to be good
     from tsattn.fitting import fit
     from tsattn.training import SilentObserver
