@@ -12,9 +12,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tsattn"
 # A module may import project modules of a strictly lower layer only (or its own package).
 LAYERS = {
     "errors": 0, "config": 1, "files": 1,
-    "data": 2, "checkpoint": 2, "models": 2, "windows": 2, "explain": 2,
-    "training": 3, "fitting": 4, "forecasting": 4,
-    "evaluation": 5, "plotting": 5, "cli": 6, "__main__": 7,
+    "data": 2, "card": 2, "models": 2, "windows": 2, "explain": 2, "device": 2,
+    "checkpoint": 3, "training": 3, "plan": 4, "inference": 4,
+    "fitting": 5, "forecasting": 5, "evaluation": 5, "plotting": 5, "cli": 7, "__main__": 8,
 }
 ONLY_IN = {"pandas": {"data"}, "typer": {"cli"}, "rich": {"cli"}, "matplotlib": {"plotting"}}
 
