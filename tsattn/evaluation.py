@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from tsattn.data import Frame
+from tsattn.data import Frame, resolve_row
 from tsattn.errors import UsageError
 from tsattn.inference import LoadedModel, model_windows, run_model, scaled_series
 from tsattn.windows import Windows
@@ -100,6 +100,20 @@ def evaluation_windows(loaded: LoadedModel, series: torch.Tensor, first: int, en
             "evaluate on more rows (an earlier --from) or more data"
         )
     return found
+
+
+def scored_rows(loaded: LoadedModel, frame: Frame, start: str | None, end: str | None
+                ) -> tuple[int, int]:
+    """Rows [first, end) whose targets are scored: by default from where the model's
+    validation part ended to the end of the data. `start`/`end`: row index or timestamp."""
+    n_rows = len(frame.values)
+    first = resolve_row(frame, start, "--from") if start else loaded.card.split.val_end
+    stop = resolve_row(frame, end, "--to") if end else n_rows
+    if not start and first + loaded.horizon > n_rows:
+        raise UsageError(f"evaluation starts by default where the model's validation part "
+                         f"ended, at row {first}, but the data has {n_rows} rows; "
+                         "choose the first evaluated row with --from (a row or a timestamp)")
+    return first, stop
 
 
 def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,

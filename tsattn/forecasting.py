@@ -13,6 +13,7 @@ import numpy as np
 
 from tsattn.data import Frame, future_labels, time_labels
 from tsattn.errors import DataError
+from tsattn.explain import summarize_attention
 from tsattn.inference import LoadedModel, model_windows, run_model, scaled_series
 
 
@@ -58,4 +59,23 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
         forecast_times=[all_labels[e : e + horizon] for e in ends],
         values=values, attention=out.attention, alternatives=out.alternatives,
         last_token_maps=out.last_token_maps,
+    )
+
+
+def attention_summary(loaded: LoadedModel, result: ForecastResult, top_k: int,
+                      frame: Frame | None = None) -> dict:
+    """The attention summary of `result` (the `tsattn.attention/1` document).
+
+    Full weight rows only for a single origin (they are L x H each). With `frame`, the
+    last origin's input values are named beside each attended time (for `explain`).
+    """
+    values = columns = None
+    if frame is not None:
+        values, columns = frame.values[None, -loaded.lookback:], list(frame.columns)
+    return summarize_attention(
+        result.attention, result.input_times, result.forecast_times, top_k=top_k,
+        model=loaded.run.model.kind, reduction=loaded.model.reduction,
+        alternatives=result.alternatives or None, token_spans=loaded.model.token_spans,
+        values=values, columns=columns,
+        include_weights=len(result.origins) == 1 and frame is None,
     )
