@@ -177,6 +177,7 @@ class ResumeCard:
     config: RunConfig
     columns: tuple[str, ...]
     state: LoopState
+    source: DataSource | None = None
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:

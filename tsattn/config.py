@@ -7,6 +7,7 @@ that the run can be repeated. Only plain types live here so the JSON round trip 
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 import types
 import typing
@@ -16,7 +17,13 @@ from typing import Any
 
 from tsattn.errors import UsageError
 
-MODEL_KINDS = ("lstm-attn", "transformer")
+# The model registry: kind -> "module:Class". A new model kind is one new file in models/
+# plus one line here; the CLI's choices, validation and build_model all read this table,
+# and keeping it free of imports keeps `tsattn --help` free of torch.
+MODEL_KINDS: dict[str, str] = {
+    "lstm-attn": "tsattn.models.lstm_attention:LSTMAttentionForecaster",
+    "transformer": "tsattn.models.transformer:TransformerForecaster",
+}
 ATTENTION_KINDS = ("dot", "general", "additive", "scaled-dot")
 FILL_METHODS = ("none", "ffill", "interpolate")
 REVIN_ANCHORS = ("mean", "last")
@@ -195,22 +202,41 @@ def _typed(value: Any, hint: Any, name: str) -> Any:
     raise UsageError(f"{flag} must be {wanted}, got {value!r}; fix its value")
 
 
-def load_toml(path: Path) -> dict[str, Any]:
-    """Read a `--config` file: a flat table of option names (kebab or snake case).
+# derived from the data when a run is planned, never options (`info --json` shows them)
+_DERIVED = ("n_channels", "n_targets")
 
-    The file uses the CLI's own option names, so anything typed on the command line can be
-    moved into the file unchanged; the CLI sorts the names into the three sections.
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Read a `--config` file into one flat table of option names (snake case).
+
+    TOML, or JSON (a `.json` name): flat option names as the flags spell them (kebab or
+    snake case), or nested `[data]`/`[model]`/`[train]` sections as the model file stores
+    them; `tsattn info --json` output is accepted as it is (its `config` is used), so a
+    stored run can be repeated. The CLI sorts the names into the three sections.
     """
     try:
-        with path.open("rb") as fh:
-            raw = tomllib.load(fh)
+        text = path.read_bytes()
+        raw = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(
+            text.decode("utf-8"))
     except FileNotFoundError as exc:
         raise UsageError(f"config file {str(path)!r} not found; check the --config path") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError, IsADirectoryError) as exc:
+        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
         raise UsageError(
-            f"config file {str(path)!r} is not valid TOML ({exc}); fix its syntax"
+            f"config file {str(path)!r} is not valid {kind} ({exc}); fix its syntax"
         ) from exc
-    return {key.replace("-", "_"): value for key, value in raw.items()}
+    if not isinstance(raw, dict):
+        raise UsageError(f"config file {str(path)!r} is not a table of options; fix it")
+    if isinstance(raw.get("config"), dict):  # a model card from `tsattn info --json`
+        raw = raw["config"]
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ("data", "model", "train") and isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return {key.replace("-", "_"): value for key, value in flat.items()
+            if key not in _DERIVED}
 
 
 def option_sections() -> dict[str, str]:

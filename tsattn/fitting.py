@@ -17,7 +17,16 @@ import torch
 from torch import Tensor, nn
 
 from tsattn import __version__
-from tsattn.card import EpochRecord, LoopState, Metrics, ModelCard, ResumeCard, ScalerStats, Split
+from tsattn.card import (
+    DataSource,
+    EpochRecord,
+    LoopState,
+    Metrics,
+    ModelCard,
+    ResumeCard,
+    ScalerStats,
+    Split,
+)
 from tsattn.checkpoint import load_resume, resume_path, save_checkpoint, save_resume
 from tsattn.config import RunConfig
 from tsattn.data import (
@@ -97,7 +106,15 @@ def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float) -
                         stopped_early=state.stopped_early, train_seconds=round(seconds, 3),
                         history=_records(state.history)),
         tsattn_version=__version__,
+        source=data_source(frame),
     )
+
+
+def data_source(frame: Frame) -> DataSource | None:
+    """The training file's name, data rows and content hash, for the card."""
+    if frame.source is None or frame.sha256 is None:
+        return None
+    return DataSource(name=frame.source, rows=len(frame.values), sha256=frame.sha256)
 
 
 class _Saver:
@@ -166,7 +183,8 @@ def _resume_payload(saver: _Saver, state: TrainState) -> tuple[dict[str, Tensor]
         bad_epochs=state.bad_epochs, stopped_early=state.stopped_early,
         history=_records(state.history),
     )
-    return tensors, ResumeCard(config=saver.prep.run, columns=saver.frame.columns, state=loop)
+    return tensors, ResumeCard(config=saver.prep.run, columns=saver.frame.columns, state=loop,
+                               source=data_source(saver.frame))
 
 
 def _records(history: list[dict[str, float]]) -> tuple[EpochRecord, ...]:

@@ -42,9 +42,9 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
             f"pass at least {lookback} rows (e.g. tail -n {lookback + 1} with the header)"
         )
     labels = time_labels(frame)
-    last_time = labels[-1] if frame.times is not None else None
+    last_time = str(frame.times[-1]) if frame.times is not None else None  # ISO 8601
     all_labels = labels + future_labels(last_time, frame.freq or loaded.card.freq, n_rows,
-                                        horizon)
+                                        horizon, frame.time_format)
     # horizon 0: input windows only, their targets lie beyond the history
     inputs = model_windows(loaded, scaled_series(loaded, frame.values),
                      lookback if rolling else n_rows, n_rows, horizon=0)

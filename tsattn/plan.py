@@ -70,6 +70,12 @@ def check_resume(run: RunConfig, frame: Frame, card: ResumeCard) -> None:
             f"trained on {', '.join(card.columns)}; resume with the same data, or train "
             "without --resume"
         )
+    if card.source is not None and frame.sha256 not in (None, card.source.sha256):
+        raise DataError(
+            f"the data differs from the run being resumed (trained on {card.source.name!r}, "
+            f"{card.source.rows} rows, sha256 {card.source.sha256[:12]}...); resume with the "
+            "same data, or train without --resume"
+        )
     differing = _differences(run, card.config)
     if differing:
         raise DataError(f"the data does not fit the run being resumed: {differing}; resume "

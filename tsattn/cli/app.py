@@ -14,16 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError
 
 from tsattn.cli import options as opt
 from tsattn.cli.render import error_line, key_value_table
 from tsattn.cli.streams import check_output, open_source, write_output
-from tsattn.config import RunConfig, from_dict, load_toml, option_sections
+from tsattn.config import RunConfig, from_dict, load_config_file, option_sections
 from tsattn.errors import Interrupted, TsattnError, UsageError
 
 app = typer.Typer(
     help="Attention forecasters for multivariate time series: train, predict, evaluate, explain.",
-    add_completion=False,
+    epilog="Example: tsattn train data.csv -t OT -o m.tsattn && tsattn predict m.tsattn data.csv",
+    context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -34,9 +36,20 @@ NOT_CONFIG = frozenset({"ctx", "data", "config", "output", "resume", "quiet"})
 _debug = {"on": bool(os.environ.get("TSATTN_DEBUG"))}
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from tsattn import __version__
+
+        write_output(None, f"tsattn {__version__}\n")
+        raise typer.Exit()
+
+
 @app.callback()
-def _global(debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors.")
-            ) -> None:
+def _global(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
     if debug:
         _debug["on"] = True
 
@@ -47,7 +60,7 @@ def build_run(ctx: typer.Context, config_file: Path | None) -> tuple[RunConfig, 
     Also returns the config fields the user gave explicitly (flag or file), which
     `--resume` compares with the stored run.
     """
-    file_values = load_toml(config_file) if config_file else {}
+    file_values = load_config_file(config_file) if config_file else {}
     sections = option_sections()
     unknown = sorted(set(file_values) - set(sections) - set(FLAG_TO_FIELD))
     if unknown:
@@ -83,7 +96,8 @@ def default_model_path(data: str) -> str:
     return "model.tsattn" if data == "-" else str(Path(Path(data).name).with_suffix(".tsattn"))
 
 
-@app.command()
+@app.command(epilog="Example: tsattn train sample_data/ETTh1.csv -t OT --lookback 336 "
+                     "--horizon 96 -o etth1.tsattn")
 def train(
     ctx: typer.Context,
     data: opt.DataArg,
@@ -135,7 +149,8 @@ def train(
     run_training(open_source(data), run, model_path, resume, quiet)
 
 
-@app.command()
+@app.command(epilog="Example: tail -n 400 data.csv | tsattn predict m.tsattn - "
+                     "--attention att.json > forecast.csv")
 def predict(
     model_file: opt.ModelArg,
     data: opt.DataArg,
@@ -154,9 +169,10 @@ def predict(
     """Forecast the rows after the given history; CSV (or JSON) on stdout."""
     if format not in ("csv", "json"):
         raise UsageError(f"unknown --format {format!r}; use csv or json")
-    if attention == "-" and output in (None, "-"):
-        raise UsageError("--attention - and the forecast would both go to stdout; "
-                         "give -o FILE or an --attention file")
+    for flag, value in (("--attention", attention), ("--plot", plot)):
+        if value is not None and str(value) == "-" and output in (None, "-"):
+            raise UsageError(f"{flag} - and the forecast would both go to stdout; "
+                             f"give -o FILE or a {flag} file")
     for path in (output, attention, plot):
         check_output(None if path is None else str(path))
     _check_model_file(model_file)
@@ -167,7 +183,7 @@ def predict(
                 fill=fill, device=device, quiet=quiet)
 
 
-@app.command()
+@app.command(epilog="Example: tsattn explain m.tsattn data.csv --step 1 --plot layers.png")
 def explain(
     model_file: opt.ModelArg,
     data: opt.DataArg,
@@ -186,7 +202,7 @@ def explain(
                 fill=fill, device=device, quiet=False)
 
 
-@app.command()
+@app.command(epilog="Example: tsattn evaluate m.tsattn data.csv --from 2018-01-01 --json")
 def evaluate(
     model_file: opt.ModelArg,
     data: opt.DataArg,
@@ -215,7 +231,8 @@ def _check_model_file(model_file: Path) -> None:
     read_card(model_file)
 
 
-@app.command()
+@app.command(epilog="Example: tsattn info m.tsattn --json > run.json; "
+                     "tsattn train data.csv --config run.json")
 def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
     """Show what a model file holds, without loading torch."""
     from tsattn.checkpoint import read_card
@@ -248,6 +265,8 @@ def main(argv: list[str] | None = None) -> None:
         code = command.main(argv, prog_name="tsattn", standalone_mode=False)
     except TsattnError as exc:
         code = _fail(str(exc), exc.exit_code)
+    except NoArgsIsHelpError:  # bare `tsattn`: the help is already printed
+        code = 2
     except typer.exceptions.TyperException as exc:  # click's usage errors
         code = _fail(_usage_message(exc), getattr(exc, "exit_code", 2))
     except (KeyboardInterrupt, typer.Abort):

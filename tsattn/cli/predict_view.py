@@ -9,7 +9,7 @@ from typing import TextIO
 
 from tsattn.api import Model, load
 from tsattn.cli.render import attention_table, console, scores_table, warn
-from tsattn.cli.streams import write_output
+from tsattn.cli.streams import plot_target, write_output, write_png
 from tsattn.data import Frame
 from tsattn.errors import UsageError
 from tsattn.explain import explain_rows
@@ -64,14 +64,15 @@ def plot_last_forecast(path: Path, model: Model, frame: Frame, result: ForecastR
     from tsattn.plotting import plot_forecast
 
     n_targets = len(result.targets)
-    plot_forecast(
-        path, targets=result.targets, history_times=result.input_times[-1],
+    png = plot_forecast(
+        plot_target(path), targets=result.targets, history_times=result.input_times[-1],
         history=frame.values[-model.loaded.lookback :, :n_targets],
         forecast_times=result.forecast_times[-1], forecast=result.values[-1],
         attention=result.attention[-1],
         title=f"{model.card.config.model.kind} forecast from {result.origins[-1]} "
               f"(attention: {model.loaded.model.reduction})",
     )
+    write_png(path, png)
 
 
 def run_explain(model_file: Path, source: Path | TextIO, *, steps: list[int] | None,
@@ -98,9 +99,10 @@ def _plot_explain(path: Path, model: Model, frame: Frame, result: ForecastResult
         plot_last_forecast(path, model, frame, result)
         return
     labels = token_labels(model.loaded.model.token_spans, result.input_times[-1])
-    plot_attention_layers(path, token_maps=result.last_token_maps, token_labels=labels,
-                          title=f"attention per layer and head, forecast from "
-                                f"{result.origins[-1]}")
+    png = plot_attention_layers(plot_target(path), token_maps=result.last_token_maps,
+                                token_labels=labels, title=f"attention per layer and head, "
+                                f"forecast from {result.origins[-1]}")
+    write_png(path, png)
 
 
 def run_evaluate(model_file: Path, source: Path | TextIO, *, start: str | None,
