@@ -39,12 +39,14 @@ from tsattn.data import (
     time_labels,
 )
 from tsattn.device import resolve_device
+from tsattn.distributed import Cluster, Shards
 from tsattn.errors import CheckpointError, DataError
 from tsattn.models import build_model
 from tsattn.plan import check_resume, resolve
 from tsattn.training import (
     EpochReport,
     Observer,
+    OneProcess,
     TrainState,
     make_optimizer,
     train,
@@ -137,18 +139,31 @@ class _Saver:
 
 
 def fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
-        resume: bool = False) -> tuple[TrainState, ModelCard]:
+        resume: bool = False, cluster: Cluster | None = None) -> tuple[TrainState, ModelCard]:
     """Train a model on `frame` and leave the best one in `model_path`.
 
     Returns the final state and the card written with the model. On an interrupt or
     a diverging loss the best model so far is already on disk, because it is saved at
-    every improvement; the exception propagates for the CLI to report.
+    every improvement; the exception propagates for the CLI to report. With a `cluster`
+    (torchrun) every rank trains its share and rank 0 alone writes files and reports.
     """
     run = resolve(run, frame)
     resumed = load_resume(resume_path(model_path)) if resume else None
     if resumed is not None:
         check_resume(run, frame, resumed[1])
     device = resolve_device(run.train.device)
+    if cluster is None:
+        return _fit(frame, run, observer, model_path, resumed, OneProcess(), device)
+    shards = Shards.start(cluster, device)
+    try:
+        return _fit(frame, run, observer, model_path, resumed, shards, shards.device)
+    finally:
+        shards.close()
+
+
+def _fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
+         resumed: tuple[dict[str, Tensor], ResumeCard] | None, replicas: OneProcess | Shards,
+         device: torch.device) -> tuple[TrainState, ModelCard]:
     torch.manual_seed(run.train.seed)
     prep = prepare(frame, run, device)
     model = build_model(run.model).to(device)
@@ -156,13 +171,22 @@ def fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
     state = TrainState()
     if resumed is not None:
         state = _restore(*resumed, model, optimizer, resume_path(model_path))
+    runnable: nn.Module = model
+    if isinstance(replicas, Shards):
+        replicas.check(prep.train, run.train.batch_size)
+        runnable = replicas.wrap(model)
+        torch.manual_seed(run.train.seed + 7919 * replicas.cluster.rank)  # own dropout masks
     started = time.perf_counter()
-    saver = _Saver(observer, frame, prep, model, optimizer, model_path, started)
-    runnable = torch.compile(model) if run.train.compile else model
-    state = train(runnable, prep.train, prep.val, run.train, saver, state, optimizer)
+    if replicas.is_main:
+        observer = _Saver(observer, frame, prep, model, optimizer, model_path, started)
+    if run.train.compile:
+        runnable = torch.compile(runnable)
+    state = train(runnable, prep.train, prep.val, run.train, observer, state, optimizer,
+                  replicas)
     card = make_card(frame, prep, state, time.perf_counter() - started)
-    save_checkpoint(model_path, state.best_weights, card)
-    resume_path(model_path).unlink(missing_ok=True)
+    if replicas.is_main:
+        save_checkpoint(model_path, state.best_weights, card)
+        resume_path(model_path).unlink(missing_ok=True)
     return state, card
 
 

@@ -17,10 +17,12 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError
 
 from tsattn.cli import options as opt
+from tsattn.cli.ranks import in_torchrun, is_main_rank, rank_prefix
 from tsattn.cli.render import error_line, key_value_table
 from tsattn.cli.streams import check_output, open_source, write_output
 from tsattn.config import RunConfig, from_dict, load_config_file, option_sections
 from tsattn.errors import Interrupted, TsattnError, UsageError
+from tsattn.threads import use_threads
 
 app = typer.Typer(
     help="Attention forecasters for multivariate time series: train, predict, evaluate, explain.",
@@ -32,7 +34,7 @@ app = typer.Typer(
 
 FLAG_TO_FIELD = {"model": "kind", "target": "targets"}
 # `train` parameters that are not part of the stored run configuration
-NOT_CONFIG = frozenset({"ctx", "data", "config", "output", "resume", "quiet"})
+NOT_CONFIG = frozenset({"ctx", "data", "config", "output", "resume", "quiet", "threads"})
 _debug = {"on": bool(os.environ.get("TSATTN_DEBUG"))}
 
 
@@ -130,6 +132,7 @@ def train(
     seed: opt.Seed = opt.DEFAULT_TRAIN.seed,
     device: opt.Device = opt.DEFAULT_TRAIN.device,
     compile: opt.Compile = opt.DEFAULT_TRAIN.compile,
+    threads: opt.Threads = None,
     config: opt.ConfigFile = None,
     output: opt.Output = None,
     resume: bool = typer.Option(False, help="Continue the interrupted run of --output."),
@@ -138,12 +141,16 @@ def train(
     """Train a forecaster on a CSV and save it as one model file."""
     from tsattn.plan import check_options, resumed_run
 
+    use_threads(threads)
     run, explicit = build_run(ctx, config)
     model_path = Path(output or default_model_path(data))
     if resume:
         run = resumed_run(run, explicit, model_path)
     check_options(run)
     check_output(str(model_path))
+    if data == "-" and in_torchrun():
+        raise UsageError("under torchrun every process reads the data itself; give a file "
+                         "path, not - (standard input)")
     from tsattn.cli.training_view import run_training
 
     run_training(open_source(data), run, model_path, resume, quiet)
@@ -164,9 +171,11 @@ def predict(
     plot: opt.Plot = None,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
+    threads: opt.Threads = None,
     quiet: opt.Quiet = False,
 ) -> None:
     """Forecast the rows after the given history; CSV (or JSON) on stdout."""
+    use_threads(threads)
     if format not in ("csv", "json"):
         raise UsageError(f"unknown --format {format!r}; use csv or json")
     for flag, value in (("--attention", attention), ("--plot", plot)):
@@ -193,8 +202,10 @@ def explain(
     plot: opt.Plot = None,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
+    threads: opt.Threads = None,
 ) -> None:
     """Show which inputs the last forecast attended to, with their times and values."""
+    use_threads(threads)
     check_output(None if plot is None else str(plot))
     from tsattn.cli.predict_view import run_explain
 
@@ -214,9 +225,11 @@ def evaluate(
     json_out: opt.Json = False,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
+    threads: opt.Threads = None,
     quiet: opt.Quiet = False,
 ) -> None:
     """Score the model and the free baselines on the same windows."""
+    use_threads(threads)
     _check_model_file(model_file)
     from tsattn.cli.predict_view import run_evaluate
 
@@ -282,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
 def _fail(message: str, code: int) -> int:
     if _debug["on"]:
         traceback.print_exc()
-    error_line(message)
+    if is_main_rank() or code == 1:  # a bad input or a NaN fails every rank alike
+        error_line(rank_prefix() + message)
     return code
 
 

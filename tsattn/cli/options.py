@@ -107,3 +107,7 @@ TopK = Annotated[int, typer.Option(min=1, help="Inputs listed per forecast step.
     rich_help_panel=OUT)]
 Plot = Annotated[Path | None, typer.Option(
     help="Write a PNG picture here, - for stdout (needs matplotlib).", rich_help_panel=OUT)]
+Threads = Annotated[int | None, typer.Option(
+    min=1, show_default=False, rich_help_panel=TRAIN,
+    help="CPU threads for torch (default: OMP_NUM_THREADS if set, else the CPUs this process "
+         "may use by its affinity and cgroup quota, shared among torchrun's local ranks).")]
