@@ -337,7 +337,7 @@ def test_nan_after_good_epochs_keeps_the_best_of_them(tmp_path: Path,
     card = assert_good_model(model)
     assert card.metrics.epochs_run in (1, 2)
     assert card.metrics.best_val_mse == poison.best_val
-    assert load_resume(resume_path(model))[1]["state"]["epoch"] == 2
+    assert load_resume(resume_path(model))[1].state.epoch == 2
 
 
 # --- temp files of killed writers ------------------------------------------------------------
