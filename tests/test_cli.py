@@ -44,8 +44,9 @@ def test_piped_history_gives_exactly_horizon_rows(tiny_model: Path, hourly_csv: 
     rows = parse_csv(done.stdout)
     assert rows[0] == ["date", "load", "temp"]
     assert len(rows) == 1 + 6
-    assert rows[1][0] == "2024-01-26 00:00:00"  # the hour after the last input row
-    assert rows[-1][0] == "2024-01-26 05:00:00"
+    # the hour after the last input row, written like the input's times ("2024-01-01 00:00")
+    assert rows[1][0] == "2024-01-26 00:00"
+    assert rows[-1][0] == "2024-01-26 05:00"
     assert all(np.isfinite(float(v)) for row in rows[1:] for v in row[1:])
     assert "epoch" not in done.stderr and "Traceback" not in done.stderr
 
