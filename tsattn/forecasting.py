@@ -71,7 +71,9 @@ def attention_summary(loaded: LoadedModel, result: ForecastResult, top_k: int,
     """
     values = columns = None
     if frame is not None:
-        values, columns = frame.values[None, -loaded.lookback:], list(frame.columns)
+        n_read = loaded.model.n_used  # a channel-independent model does not read covariates
+        values = frame.values[None, -loaded.lookback:, :n_read]
+        columns = list(frame.columns[:n_read])
     return summarize_attention(
         result.attention, result.input_times, result.forecast_times, top_k=top_k,
         model=loaded.run.model.kind, reduction=loaded.model.reduction,

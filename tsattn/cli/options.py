@@ -107,6 +107,10 @@ TopK = Annotated[int, typer.Option(min=1, help="Inputs listed per forecast step.
     rich_help_panel=OUT)]
 Plot = Annotated[Path | None, typer.Option(
     help="Write a PNG picture here, - for stdout (needs matplotlib).", rich_help_panel=OUT)]
+FromRow = Annotated[str | None, typer.Option("--from", help="First evaluated target row: "
+                                             "index or timestamp (default: after the "
+                                             "validation part).")]
+ToRow = Annotated[str | None, typer.Option("--to", help="End of evaluated rows (default: all).")]
 Threads = Annotated[int | None, typer.Option(
     min=1, show_default=False, rich_help_panel=TRAIN,
     help="CPU threads for torch (default: OMP_NUM_THREADS if set, else the CPUs this process "

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import TextIO
 
 from tsattn.api import Model, load
-from tsattn.cli.render import attention_table, console, scores_table, warn
+from tsattn.cli.attention_tables import attention_table
+from tsattn.cli.render import console, scores_table, warn
 from tsattn.cli.streams import plot_target, write_output, write_png
 from tsattn.data import Frame
 from tsattn.errors import UsageError
-from tsattn.explain import explain_rows
+from tsattn.explain import describe_concentration, explain_rows, map_concentration
 from tsattn.forecasting import ForecastResult, attention_summary
 from tsattn.output import forecast_csv, forecast_json, scores_json
 
@@ -71,13 +72,17 @@ def plot_last_forecast(path: Path, model: Model, frame: Frame, result: ForecastR
         attention=result.attention[-1],
         title=f"{model.card.config.model.kind} forecast from {result.origins[-1]} "
               f"(attention: {model.loaded.model.reduction})",
+        attention_note="averaged over the steps: " + describe_concentration(
+            map_concentration(result.attention[-1], model.loaded.model.token_spans)),
     )
     write_png(path, png)
 
 
 def run_explain(model_file: Path, source: Path | TextIO, *, steps: list[int] | None,
-                top_k: int, plot: Path | None, fill: str, device: str, quiet: bool) -> None:
-    """The most attended inputs of the last forecast, with their values, as a table."""
+                top_k: int, plot: Path | None, json_out: bool, fill: str, device: str,
+                quiet: bool) -> None:
+    """The most attended inputs of the last forecast, with their values, as a table
+    (and as the attention summary on stdout with --json)."""
     _check_plotting(plot)
     model, frame = load_history(model_file, source, fill, device, quiet)
     result = model.forecast(frame)
@@ -86,6 +91,8 @@ def run_explain(model_file: Path, source: Path | TextIO, *, steps: list[int] | N
         rows = explain_rows(summary, origin=0, steps=steps)
     except ValueError as exc:
         raise UsageError(f"--step must be between 1 and {model.loaded.horizon} ({exc})") from exc
+    if json_out:
+        write_output(None, json.dumps(summary) + "\n")
     attention_table(rows, f"{model.loaded.model.reduction}, values of the inputs shown")
     if plot is not None:
         _plot_explain(plot, model, frame, result)
