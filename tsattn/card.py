@@ -53,7 +53,7 @@ class EpochRecord:
     """One line of the training history (losses on z-scored values)."""
 
     epoch: int
-    train_loss: float
+    train_loss: float | None  # None for epoch 0, the untrained start
     val_loss: float
 
 
@@ -66,6 +66,9 @@ class Metrics:
     stopped_early: bool
     train_seconds: float
     history: tuple[EpochRecord, ...] = ()
+    linear_ridge: float | None = None  # the linear path's penalty, None without one
+    covariate_ridge: tuple[float | None, ...] | None = None  # per target; None: unread
+    attention_share: float | None = None  # of the forecast's movement, beside the linear path
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,7 @@ class DataSource:
 
 @dataclass(frozen=True)
 class Baselines:
-    """Extension point: validation MSE of the free baselines on the model's validation
-    windows (z-scored), written at the end of training when that comparison exists."""
+    """Validation MSE of the free baselines on the model's validation windows (z-scored)."""
 
     repeat_last: float
     linear: float
@@ -125,6 +127,12 @@ class ModelCard:
     def columns(self) -> tuple[str, ...]:
         """Channel names in model order: targets first, then covariates."""
         return self.targets + self.covariates
+
+    def baselines_val_mse(self) -> dict[str, float]:
+        """Each free baseline's validation MSE by name (none recorded: empty)."""
+        if self.baselines is None:
+            return {}
+        return {k: v for k, v in dataclasses.asdict(self.baselines).items() if v is not None}
 
     @property
     def lookback(self) -> int:

@@ -17,7 +17,9 @@ import torch
 from torch import Tensor, nn
 
 from tsattn import __version__
+from tsattn.baselines import season_length, validation_baselines
 from tsattn.card import (
+    Baselines,
     DataSource,
     EpochRecord,
     LoopState,
@@ -38,10 +40,18 @@ from tsattn.data import (
     split_rows,
     time_labels,
 )
-from tsattn.device import resolve_device
+from tsattn.device import autocast_for, resolve_device
 from tsattn.distributed import Cluster, Shards
 from tsattn.errors import CheckpointError, DataError
-from tsattn.models import build_model
+from tsattn.models import Forecaster, build_model
+from tsattn.models.linear import (
+    CovariateEquations,
+    LinearFit,
+    LinearPath,
+    NormalEquations,
+    fit_covariates,
+    fit_linear_path,
+)
 from tsattn.plan import check_resume, resolve
 from tsattn.training import (
     EpochReport,
@@ -49,6 +59,7 @@ from tsattn.training import (
     OneProcess,
     TrainState,
     make_optimizer,
+    score_start,
     train,
 )
 from tsattn.windows import Windows
@@ -93,10 +104,76 @@ def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
     return Prepared(run, scaler, train_end, val_end, train_w, val_w)
 
 
-def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float) -> ModelCard:
+LINEAR_FOLDS = 5  # contiguous training folds that help the validation part judge a penalty
+
+
+@dataclass(frozen=True)
+class FreeBaselines:
+    """What the model starts from and is compared with, from one pass over the windows."""
+
+    linear: LinearFit | None  # the model's own linear path, None without one or on resume
+    val_mse: dict[str, float]  # each free baseline's validation MSE
+
+
+def fit_free_baselines(model: Forecaster, prep: Prepared, freq: str | None,
+                       resume: bool, batch_size: int = 2048) -> FreeBaselines:
+    """Solve the model's linear path (penalty chosen on validation) and score the free
+    baselines on the validation windows, from one set of normal equations."""
+    n_targets = prep.run.model.n_targets
+    folds = [NormalEquations.of(part.batches(batch_size), n_targets)
+             for part in prep.train.folds(LINEAR_FOLDS)]
+    train = sum(folds[1:], folds[0])
+    val = NormalEquations.of(prep.val.batches(batch_size), n_targets)
+    linear = None
+    if model.linear is not None and not resume:
+        linear = fit_linear_path(folds, val)
+        model.linear.load_solution(linear.weight)
+        if model.linear.n_covariates:
+            covariates = _fit_covariates(model.linear, prep, batch_size)
+            linear = dataclasses.replace(linear, covariate_ridge=covariates)
+    period = season_length(freq, None, prep.run.model.lookback)
+    return FreeBaselines(linear, validation_baselines(train, val, prep.val, period))
+
+
+def _fit_covariates(path: LinearPath, prep: Prepared, batch_size: int) -> list[float | None]:
+    """Second stage: each target's residual on the covariates' recent changes."""
+    folds = [CovariateEquations.of(part.batches(batch_size), path)
+             for part in prep.train.folds(LINEAR_FOLDS)]
+    val = CovariateEquations.of(prep.val.batches(batch_size), path)
+    weight, chosen = fit_covariates(folds, val, path.n_covariates)
+    path.load_solution(path.weight, weight)
+    return chosen
+
+
+def attention_share(model: Forecaster, windows: Windows, batch_size: int = 512
+                    ) -> float | None:
+    """Share of the forecast's movement (away from the last value) that the attention path
+    adds beside the linear path, over `windows`: Σ‖added‖² / (Σ‖linear − last‖² + Σ‖added‖²).
+
+    Near 0 the forecast is the linear model and the attention maps explain little of it;
+    the summary says so instead of presenting a map as the reason for the forecast.
+    """
+    if model.linear is None:
+        return None
+    T = windows.n_targets
+    moved = added = 0.0
+    model.eval()
+    with torch.inference_mode():
+        for x, _ in windows.batches(batch_size):
+            with autocast_for(x.device):
+                out = model(x, return_attention=False)
+            moved += float((out.linear.float() - x[:, -1:, :T]).square().sum())
+            added += float((out.prediction.float() - out.linear.float()).square().sum())
+    total = moved + added
+    return added / total if total > 0 else 0.0
+
+
+def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float,
+              free: FreeBaselines, share: float | None = None) -> ModelCard:
     """Everything besides tensors that predict, evaluate and info need."""
     # only the last label: this runs at every improvement, inside the training loop
     last_time = time_labels(frame, slice(-1, None))[0] if frame.times is not None else None
+    linear = free.linear
     return ModelCard(
         targets=frame.targets, covariates=frame.covariates, header=frame.header,
         time_col=frame.time_col, freq=frame.freq, last_time=last_time,
@@ -104,11 +181,18 @@ def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float) -
         scaler=ScalerStats(tuple(map(float, prep.scaler.mean)),
                            tuple(map(float, prep.scaler.scale))),
         config=prep.run,
-        metrics=Metrics(best_val_mse=state.best_val, epochs_run=state.epoch,
-                        stopped_early=state.stopped_early, train_seconds=round(seconds, 3),
-                        history=_records(state.history)),
+        metrics=Metrics(
+            best_val_mse=state.best_val, epochs_run=state.epoch,
+            stopped_early=state.stopped_early, train_seconds=round(seconds, 3),
+            history=_records(state.history),
+            linear_ridge=None if linear is None else linear.ridge,
+            covariate_ridge=None if linear is None or linear.covariate_ridge is None
+            else tuple(linear.covariate_ridge),
+            attention_share=share,
+        ),
         tsattn_version=__version__,
         source=data_source(frame),
+        baselines=Baselines(**free.val_mse),
     )
 
 
@@ -119,21 +203,33 @@ def data_source(frame: Frame) -> DataSource | None:
     return DataSource(name=frame.source, rows=len(frame.values), sha256=frame.sha256)
 
 
+def _records(history: list[dict[str, float]]) -> tuple[EpochRecord, ...]:
+    """Epoch 0 (the untrained start) has a validation loss only."""
+    return tuple(EpochRecord(int(h["epoch"]), h.get("train_loss"), float(h["val_loss"]))
+                 for h in history)
+
+
 class _Saver:
     """Wraps the user's observer: saves the best model and the resume state every epoch."""
 
     def __init__(self, inner: Observer, frame: Frame, prep: Prepared, model: nn.Module,
-                 optimizer: torch.optim.Optimizer, model_path: Path, started: float) -> None:
+                 optimizer: torch.optim.Optimizer, model_path: Path, started: float,
+                 free: FreeBaselines) -> None:
         self.inner, self.frame, self.prep, self.model = inner, frame, prep, model
         self.optimizer, self.model_path, self.started = optimizer, model_path, started
+        self.free = free
 
     def on_batch(self, epoch: int, batch: int, n_batches: int, loss: float) -> None:
         self.inner.on_batch(epoch, batch, n_batches, loss)
 
+    def save_best(self, state: TrainState) -> None:
+        """The best weights so far, with the metrics up to now (epochs run, history)."""
+        card = make_card(self.frame, self.prep, state, time.perf_counter() - self.started,
+                         self.free)
+        save_checkpoint(self.model_path, state.best_weights, card)
+
     def on_epoch(self, report: EpochReport, state: TrainState) -> None:
-        if report.improved:
-            card = make_card(self.frame, self.prep, state, time.perf_counter() - self.started)
-            save_checkpoint(self.model_path, state.best_weights, card)
+        self.save_best(state)
         save_resume(resume_path(self.model_path), *_resume_payload(self, state))
         self.inner.on_epoch(report, state)
 
@@ -167,6 +263,8 @@ def _fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
     torch.manual_seed(run.train.seed)
     prep = prepare(frame, run, device)
     model = build_model(run.model).to(device)
+    resume = resumed is not None
+    free = fit_free_baselines(model, prep, frame.freq, resume)
     optimizer = make_optimizer(model, run.train, device)
     state = TrainState()
     if resumed is not None:
@@ -177,13 +275,19 @@ def _fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
         runnable = replicas.wrap(model)
         torch.manual_seed(run.train.seed + 7919 * replicas.cluster.rank)  # own dropout masks
     started = time.perf_counter()
+    saver = _Saver(observer, frame, prep, model, optimizer, model_path, started, free)
     if replicas.is_main:
-        observer = _Saver(observer, frame, prep, model, optimizer, model_path, started)
+        observer = saver
     if run.train.compile:
         runnable = torch.compile(runnable)
+    if not resume:
+        score_start(runnable, prep.val, state, replicas)
+        if replicas.is_main:
+            saver.save_best(state)  # from here on an interrupt leaves at least the start
     state = train(runnable, prep.train, prep.val, run.train, observer, state, optimizer,
                   replicas)
-    card = make_card(frame, prep, state, time.perf_counter() - started)
+    share = attention_share(model, prep.val)
+    card = make_card(frame, prep, state, time.perf_counter() - started, free, share)
     if replicas.is_main:
         save_checkpoint(model_path, state.best_weights, card)
         resume_path(model_path).unlink(missing_ok=True)
@@ -211,11 +315,6 @@ def _resume_payload(saver: _Saver, state: TrainState) -> tuple[dict[str, Tensor]
                                source=data_source(saver.frame))
 
 
-def _records(history: list[dict[str, float]]) -> tuple[EpochRecord, ...]:
-    return tuple(EpochRecord(int(h["epoch"]), float(h["train_loss"]), float(h["val_loss"]))
-                 for h in history)
-
-
 def _restore(tensors: dict[str, Tensor], card: ResumeCard, model: nn.Module,
              optimizer: torch.optim.Optimizer, path: Path) -> TrainState:
     """Load weights, optimizer slots, RNG and loop state saved by `_resume_payload`."""
@@ -237,7 +336,8 @@ def _restore(tensors: dict[str, Tensor], card: ResumeCard, model: nn.Module,
         epoch=saved.epoch, step=saved.step,
         best_val=saved.best_val if saved.best_val is not None else math.inf,
         bad_epochs=saved.bad_epochs, best_weights=_prefixed(tensors, "best."),
-        history=[dataclasses.asdict(h) for h in saved.history],
+        history=[{k: v for k, v in dataclasses.asdict(h).items() if v is not None}
+                 for h in saved.history],
         stopped_early=saved.stopped_early,
     )
 

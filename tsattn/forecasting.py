@@ -29,6 +29,7 @@ class ForecastResult:
     attention: np.ndarray | None
     alternatives: dict[str, np.ndarray]
     last_token_maps: np.ndarray | None = None  # (layers, heads, N, N) of the last origin
+    variables: np.ndarray | None = None  # (O, H, C) weight of each input variable, rows sum to 1
 
 
 def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
@@ -47,7 +48,7 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
                                         horizon, frame.time_format)
     # horizon 0: input windows only, their targets lie beyond the history
     inputs = model_windows(loaded, scaled_series(loaded, frame.values),
-                     lookback if rolling else n_rows, n_rows, horizon=0)
+                           lookback if rolling else n_rows, n_rows, horizon=0)
     out = run_model(loaded, inputs, batch_size, with_attention)
     n_targets = frame.n_targets
     values = loaded.scaler.inverse(out.prediction, slice(0, n_targets))
@@ -58,7 +59,7 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
         input_times=[labels[e - lookback : e] for e in ends] if with_attention else [],
         forecast_times=[all_labels[e : e + horizon] for e in ends],
         values=values, attention=out.attention, alternatives=out.alternatives,
-        last_token_maps=out.last_token_maps,
+        last_token_maps=out.last_token_maps, variables=out.variables,
     )
 
 
@@ -71,7 +72,7 @@ def attention_summary(loaded: LoadedModel, result: ForecastResult, top_k: int,
     """
     values = columns = None
     if frame is not None:
-        n_read = loaded.model.n_used  # a channel-independent model does not read covariates
+        n_read = loaded.model.n_read  # a channel-independent model does not read covariates
         values = frame.values[None, -loaded.lookback:, :n_read]
         columns = list(frame.columns[:n_read])
     return summarize_attention(
@@ -80,4 +81,5 @@ def attention_summary(loaded: LoadedModel, result: ForecastResult, top_k: int,
         alternatives=result.alternatives or None, token_spans=loaded.model.token_spans,
         values=values, columns=columns,
         include_weights=len(result.origins) == 1 and frame is None,
+        variables=result.variables, variable_names=list(loaded.card.columns),
     )

@@ -54,6 +54,7 @@ class Outputs:
     attention: np.ndarray | None  # (W, H, L) default reduction, when asked for
     alternatives: dict[str, np.ndarray]  # other (W, H, L) reductions, by name
     last_token_maps: np.ndarray | None  # (layers, heads, N, N) of the last window
+    variables: np.ndarray | None  # (W, H, C) weight of each input variable, rows sum to 1
 
 
 def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
@@ -107,7 +108,7 @@ def run_model(loaded: LoadedModel, windows: Windows, batch_size: int = 512,
     Raw token maps are kept for the last window only: for a rolling forecast they would be
     layers x heads x N x N floats per origin, and only the last one is ever drawn.
     """
-    preds, maps, alts, token_maps = [], [], {}, None
+    preds, maps, alts, token_maps, variables = [], [], {}, None, []
     with torch.inference_mode():
         for x, _ in windows.batches(batch_size):
             with autocast_for(loaded.device):
@@ -117,6 +118,8 @@ def run_model(loaded: LoadedModel, windows: Windows, batch_size: int = 512,
                 maps.append(out.attention.float().cpu())
                 for name, value in out.alternatives.items():
                     alts.setdefault(name, []).append(value.float().cpu())
+                if out.variables is not None:
+                    variables.append(out.variables.float().cpu())
                 if out.token_maps is not None:
                     token_maps = out.token_maps[-1].float().cpu().numpy()
     return Outputs(
@@ -124,4 +127,5 @@ def run_model(loaded: LoadedModel, windows: Windows, batch_size: int = 512,
         attention=torch.cat(maps).numpy() if maps else None,
         alternatives={name: torch.cat(parts).numpy() for name, parts in alts.items()},
         last_token_maps=token_maps,
+        variables=torch.cat(variables).numpy() if variables else None,
     )

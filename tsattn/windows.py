@@ -75,5 +75,10 @@ class Windows:
         """All windows as one batch: inputs (W, L, C) and targets (W, H, T)."""
         return self.batch(torch.arange(len(self), device=self.series.device))
 
+    def folds(self, n: int) -> list[Windows]:
+        """The windows in at most n contiguous runs of start rows, in time order."""
+        return [Windows(self.series, part, self.lookback, self.horizon, self.n_targets)
+                for part in torch.tensor_split(self.starts, n) if len(part)]
+
     def n_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)

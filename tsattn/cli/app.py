@@ -118,6 +118,7 @@ def train(
     dropout: opt.Dropout = opt.DEFAULT_MODEL.dropout,
     revin: opt.Revin = opt.DEFAULT_MODEL.revin,
     revin_anchor: opt.RevinAnchor = opt.DEFAULT_MODEL.revin_anchor,
+    linear_path: opt.LinearPath = opt.DEFAULT_MODEL.linear_path,
     channel_independent: opt.ChannelIndependent = opt.DEFAULT_MODEL.channel_independent,
     patch_len: opt.PatchLen = opt.DEFAULT_MODEL.patch_len,
     stride: opt.Stride = opt.DEFAULT_MODEL.stride,
@@ -281,6 +282,10 @@ def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
         ("lookback / horizon", f"{model.lookback} / {model.horizon}"),
         ("validation MSE", f"{card.metrics.best_val_mse:.4f} after "
                            f"{card.metrics.epochs_run} epochs"),
+        ("free baselines", ", ".join(f"{k} {v:.4f}" for k, v in
+                                     card.baselines_val_mse().items()) or "-"),
+        ("attention path", "-" if card.metrics.attention_share is None
+         else f"{card.metrics.attention_share:.0%} of the forecast's movement"),
         ("tsattn version", card.tsattn_version),
     ]
     rows += [(f"model.{k}", str(v)) for k, v in dataclasses.asdict(model).items()

@@ -68,6 +68,9 @@ Revin = Annotated[bool, typer.Option("--revin/--no-revin",
     rich_help_panel=MODEL)]
 RevinAnchor = Annotated[str, typer.Option(
     help=f"What RevIN subtracts from a window: {choices(REVIN_ANCHORS)}.", rich_help_panel=MODEL)]
+LinearPath = Annotated[bool, typer.Option(
+    "--linear-path/--no-linear-path", rich_help_panel=MODEL,
+    help="Forecast = a closed-form linear model of the window + what attention adds.")]
 ChannelIndependent = Annotated[bool, typer.Option(
     "--channel-independent/--channel-mixing",
     help="Forecast each target from its own history with shared weights.", rich_help_panel=MODEL)]

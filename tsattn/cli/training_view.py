@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tsattn.card import ModelCard
 from tsattn.checkpoint import read_card, resume_path
@@ -14,6 +14,9 @@ from tsattn.config import RunConfig
 from tsattn.data import read_frame
 from tsattn.errors import Interrupted, TrainingError, TsattnError
 from tsattn.plan import resolve
+
+if TYPE_CHECKING:
+    from tsattn.baselines import Comparison
 
 
 def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume: bool,
@@ -25,6 +28,7 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
         warn(frame.warnings)
     run = resolve(run, frame)
     # torch: imported only once the data is known to be good
+    from tsattn.baselines import Comparison
     from tsattn.distributed import detect
     from tsattn.fitting import fit
     from tsattn.training import SilentObserver
@@ -45,8 +49,10 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
     except TrainingError as exc:
         # no --resume hint: the resumed run would take the same steps into the same NaN
         raise TrainingError(f"{exc}; {_kept(model_path, before, 'stopped', False)}") from exc
+    comparison = Comparison(card.metrics.best_val_mse, card.baselines_val_mse())
     if not quiet:
-        _summary(model_path, state, card)
+        _summary(model_path, state, card, comparison)
+        warn([w for w in (comparison.warning(),) if w])
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:
@@ -80,7 +86,7 @@ def _kept(model_path: Path, before: tuple | None, what: str, resumable: bool) ->
     return f"{what} before the first epoch ended; no model was saved"
 
 
-def _summary(model_path: Path, state: Any, card: ModelCard) -> None:
+def _summary(model_path: Path, state: Any, card: ModelCard, comparison: Comparison) -> None:
     metrics = card.metrics
     # patience can run out on the last epoch too; that is not an early stop
     early = state.stopped_early and state.epoch < card.config.train.epochs
@@ -88,8 +94,15 @@ def _summary(model_path: Path, state: Any, card: ModelCard) -> None:
     key_value_table(f"saved {model_path}", [
         ("model", card.config.model.kind),
         ("targets", ", ".join(card.targets)),
-        ("best validation MSE", f"{metrics.best_val_mse:.4f} (z-scored)"),
+        ("validation MSE", comparison.describe()),
+        *_share_row(metrics.attention_share),
         ("epochs", f"{metrics.epochs_run} ({why})"),
         ("training time", f"{metrics.train_seconds:.1f} s"),
     ])
     console.print(f"next: tsattn predict {model_path} DATA > forecast.csv")
+
+
+def _share_row(share: float | None) -> list[tuple[str, str]]:
+    if share is None:
+        return []
+    return [("attention path", f"{share:.0%} of the forecast's movement (the rest: linear path)")]
