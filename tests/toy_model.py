@@ -16,7 +16,7 @@ from tsattn.models.base import Forecast, Forecaster
 class ToyForecaster(Forecaster):
     """Learned per-step attention over the input steps, then a linear map of channels."""
 
-    reduction = "toy"
+    attention_reduction = "toy"
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg)
