@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, run_cli
+from tsattn.card import FORMAT_VERSION
 
 USAGE, DATA, MODEL, OUTPUT = 2, 3, 4, 5
 # Small enough to fail fast; valid, so that each case fails for its own reason only.
@@ -190,7 +191,7 @@ def _model_bytes(good: bytes, kind: str) -> bytes:
     if kind == "tiny":
         return b"\x01\x02"
     if kind == "other-version":
-        old = b'"format_version":"2"'
+        old = f'"format_version":"{FORMAT_VERSION}"'.encode()
         assert old in good
         return good.replace(old, b'"format_version":"7"')
     if kind == "foreign-safetensors":
@@ -346,7 +347,7 @@ CASES = [
     model_case("model-random-bytes", "random", ("truncated or corrupt",)),
     model_case("model-two-bytes", "tiny", ("truncated or corrupt", "only 2 bytes")),
     model_case("model-other-format-version", "other-version",
-               ("format version 7", "reads version 2", "retrain")),
+               ("format version 7", f"reads version {FORMAT_VERSION}", "retrain")),
     model_case("model-foreign-safetensors", "foreign-safetensors",
                ("not a tsattn model file", "no tsattn format key")),
     Case("model-is-a-csv", predict(model="{d}/data.csv"), MODEL, ("truncated or corrupt",),
@@ -393,7 +394,8 @@ CASES = [
          {"data.csv": GOOD, "model.tsattn": ("model", "weights-overflow")}),
     Case("info-json-infinity-in-metadata", ("info", "{d}/model.tsattn", "--json"), MODEL,
          ("truncated or corrupt",), {"model.tsattn": ("model", "meta-infinity-constant")}),
-    Case("info-metrics-huge", ("info", "{d}/model.tsattn"), MODEL, ("malformed 'metrics'",),
+    Case("info-metrics-huge", ("info", "{d}/model.tsattn"), MODEL,
+         ("no finite number as 'metrics.best_val_mse'",),
          {"model.tsattn": ("model", "meta-metrics-huge")}),
     Case("info-model-from-a-pipe", ("info", "/dev/stdin"), MODEL, ("not a regular file",),
          stdin="x"),
@@ -892,27 +894,29 @@ RESUME = ("train", "data.csv", "-o", "m.tsattn", "--resume", "--quiet")
 # (id, argv, edit of the resume file bytes or None, data file content, code, fragments)
 RESUME_CASES = [
     ("other-epochs", (*RESUME, "--epochs", "3"), None, GOOD, USAGE,
-     ("--epochs 3 differs from the run being resumed (--epochs 100000)", "resume without it")),
+     ("--resume continues the stored run, but epochs 3 (stored: 100000)",
+      "drop those options to resume")),
     ("other-target", (*RESUME, "-t", "temp"), None, GOOD, USAGE,
-     ("--target temp differs", "(--target load)")),
+     ("targets temp (stored: load)",)),
     ("other-lr-in-config", (*RESUME, "--config", "run.toml"), None, GOOD, USAGE,
-     ("--lr 0.5 differs",)),
+     ("lr 0.5 (stored: 0.001)",)),
     ("other-rows", RESUME, None, csv_text(rows(39)), DATA,
-     ("differ from those of the run being resumed", "39 rows, not 40")),
+     ("the data differs from the run being resumed", "40 rows")),
     ("other-values", RESUME, None, edited({(3, 1): "1.5"}), DATA,
-     ("other values", "train without --resume")),
+     ("the data differs from the run being resumed", "train without --resume")),
     ("other-columns", RESUME, None, csv_text(rows(), header=("date", "load", "humidity")),
-     DATA, ("columns load, humidity, not load, temp",)),
-    ("no-param-groups", RESUME, _drop("param_groups"), GOOD, MODEL,
-     ("resume file", "damaged", "param_groups", "delete it")),
+     DATA, ("columns load, humidity but the run being resumed was trained on load, temp",)),
+    ("no-state", RESUME, _drop("state"), GOOD, MODEL,
+     ("resume file", "no 'state'", "delete it")),
     ("bad-config", RESUME, _resume_edit("config.model.n_heads", 3), GOOD, MODEL,
-     ("resume file", "damaged", "does not divide", "delete it")),
+     ("resume file", "unusable 'config'", "does not divide", "delete it")),
     ("bad-state", RESUME, _resume_edit("state.epoch", "one"), GOOD, MODEL,
-     ("damaged", "state.epoch")),
-    ("bad-data-print", RESUME, _drop("data"), GOOD, MODEL, ("damaged", "'data'")),
+     ("resume file", "'state.epoch'", "delete it")),
+    ("bad-data-print", RESUME, _resume_edit("source.sha256", 5), GOOD, MODEL,
+     ("resume file", "'source.sha256'", "delete it")),
     ("tensors-do-not-fit", RESUME,
      lambda good: _rewritten(good, edit_tensors=_wrong_shape), GOOD, MODEL,
-     ("does not fit this model", "delete it")),
+     ("does not fit its run", "delete it")),
 ]
 
 

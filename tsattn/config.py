@@ -7,6 +7,7 @@ that the run can be repeated. Only plain types live here so the JSON round trip 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import tomllib
 import types
@@ -17,7 +18,13 @@ from typing import Any
 
 from tsattn.errors import UsageError
 
-MODEL_KINDS = ("lstm-attn", "transformer")
+# The model registry: kind -> "module:Class". A new model kind is one new file in models/
+# plus one line here; the CLI's choices, validation and build_model all read this table,
+# and keeping it free of imports keeps `tsattn --help` free of torch.
+MODEL_KINDS: dict[str, str] = {
+    "lstm-attn": "tsattn.models.lstm_attention:LSTMAttentionForecaster",
+    "transformer": "tsattn.models.transformer:TransformerForecaster",
+}
 ATTENTION_KINDS = ("dot", "general", "additive", "scaled-dot")
 FILL_METHODS = ("none", "ffill", "interpolate")
 REVIN_ANCHORS = ("mean", "last")
@@ -26,10 +33,10 @@ ROW_FIELDS = ("train_end", "val_end")  # a row index or a timestamp: TOML may gi
 # The upper bounds are far beyond any sensible run; they stop a typo or a hand-made model
 # file from asking for terabytes before anything is checked against the data.
 LIMITS: dict[str, tuple[float, float]] = {
-    "lookback": (1, 100_000), "horizon": (1, 100_000), "n_channels": (1, 100_000),
+    "lookback": (1, 1_000_000), "horizon": (1, 1_000_000), "n_channels": (1, 100_000),
     "n_targets": (1, 100_000), "d_model": (1, 16_384), "n_heads": (1, 1_024),
-    "n_layers": (1, 256), "d_ff": (1, 65_536), "patch_len": (1, 100_000),
-    "stride": (1, 100_000), "dropout": (0.0, 0.99), "epochs": (1, 1_000_000),
+    "n_layers": (1, 256), "d_ff": (1, 65_536), "patch_len": (1, 1_000_000),
+    "stride": (1, 1_000_000), "dropout": (0.0, 0.99), "epochs": (1, 1_000_000),
     "batch_size": (1, 1_000_000), "lr": (0.0, 1e6), "weight_decay": (0.0, 1e6),
     "clip": (0.0, 1e6), "patience": (0, 1_000_000), "seed": (0, 2**63 - 1),
 }
@@ -225,12 +232,19 @@ def _typed(value: Any, hint: Any, name: str) -> Any:
     raise UsageError(f"{flag} must be {wanted}, got {value!r}; fix its value")
 
 
-def load_toml(path: Path) -> dict[str, Any]:
-    """Read a `--config` file: a flat table of option names (kebab or snake case).
+# derived from the data when a run is planned, never options (`info --json` shows them)
+_DERIVED = ("n_channels", "n_targets")
 
-    The file uses the CLI's own option names, so anything typed on the command line can be
-    moved into the file unchanged; the CLI sorts the names into the three sections.
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Read a `--config` file into one flat table of option names (snake case).
+
+    TOML, or JSON (a `.json` name): flat option names as the flags spell them (kebab or
+    snake case), or nested `[data]`/`[model]`/`[train]` sections as the model file stores
+    them; `tsattn info --json` output is accepted as it is (its `config` is used), so a
+    stored run can be repeated. The CLI sorts the names into the three sections.
     """
+    kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
     try:
         with path.open("rb") as fh:
             text = fh.read().decode("utf-8")
@@ -239,18 +253,29 @@ def load_toml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or "not UTF-8 text"
         raise UsageError(f"cannot read config file {str(path)!r} ({reason}); give a UTF-8 "
-                         "TOML file") from exc
+                         f"{kind} file") from exc
     try:
-        raw = tomllib.loads(text)
+        raw = json.loads(text) if kind == "JSON" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, RecursionError, ValueError) as exc:
-        # tomllib recurses once per nesting level: 5000 `[` end in a RecursionError; an
+        # the parsers recurse once per nesting level: 5000 `[` end in a RecursionError; an
         # integer of over 4300 digits is a ValueError of int() itself
         detail = {RecursionError: "nested too deeply", ValueError: "a number too long to read"
                   }.get(type(exc), str(exc))
         raise UsageError(
-            f"config file {str(path)!r} is not valid TOML ({detail}); fix its syntax"
+            f"config file {str(path)!r} is not valid {kind} ({detail}); fix its syntax"
         ) from exc
-    return {key.replace("-", "_"): value for key, value in raw.items()}
+    if not isinstance(raw, dict):
+        raise UsageError(f"config file {str(path)!r} is not a table of options; fix it")
+    if isinstance(raw.get("config"), dict):  # a model card from `tsattn info --json`
+        raw = raw["config"]
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ("data", "model", "train") and isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return {key.replace("-", "_"): value for key, value in flat.items()
+            if key not in _DERIVED}
 
 
 def option_sections() -> dict[str, str]:

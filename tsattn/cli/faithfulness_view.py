@@ -7,19 +7,21 @@ from typing import TextIO
 
 from tsattn.cli.attention_tables import faithfulness_tables
 from tsattn.cli.predict_view import load_history
-from tsattn.cli.streams import json_text, write_output
+from tsattn.cli.streams import write_output
 from tsattn.data import resolve_row
 from tsattn.errors import UsageError
 from tsattn.faithfulness import FaithfulnessOptions, faithfulness_on_rows, report_json
+from tsattn.output import json_text
 
 
 def run_faithfulness(model_file: Path, source: Path | TextIO, *, start: str | None,
                      end: str | None, windows: int, seed: int, json_out: bool, fill: str,
                      device: str) -> None:
     """Rank the inputs of evaluation windows three ways and compare the ERASER curves."""
-    loaded, frame = load_history(model_file, source, fill, device, quiet=False)
+    model, frame = load_history(model_file, source, fill, device, quiet=False)
+    loaded = model.loaded
     n_rows = len(frame.values)
-    first = resolve_row(frame, start, "--from") if start else loaded.meta["split"]["val_end"]
+    first = resolve_row(frame, start, "--from") if start else loaded.card.split.val_end
     stop = resolve_row(frame, end, "--to") if end else n_rows
     if not start and first + loaded.horizon > n_rows:
         raise UsageError(f"the check runs by default on the rows after the model's validation "

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from tsattn.errors import CheckpointError, DataError, OutputError
+from tsattn.errors import DataError, OutputError
 
 _closed: set[int] = set()
 _STDOUT_CLOSED = "standard output is closed; redirect it to a file or give -o FILE"
@@ -49,6 +48,19 @@ def write_output(dest: str | None, text: str) -> None:
     write_output_bytes("-" if dest is None else dest, text.encode("utf-8"))
 
 
+def write_png(dest: Path, png: bytes | None) -> None:
+    """A picture rendered to memory goes to stdout for `-` (a file was written directly)."""
+    if str(dest) == "-" and png is not None:
+        from tsattn.files import write_output_bytes
+
+        write_output_bytes("-", png)
+
+
+def plot_target(dest: Path) -> Path | None:
+    """Where a plotting call writes: None (return the bytes) when the picture goes to stdout."""
+    return None if str(dest) == "-" else dest
+
+
 def check_outputs(outputs: list[str | Path | None], inputs: list[str | Path | None]) -> None:
     """Fail before any work when an output cannot be written or would overwrite an input.
 
@@ -60,23 +72,3 @@ def check_outputs(outputs: list[str | Path | None], inputs: list[str | Path | No
         raise OutputError(_STDOUT_CLOSED)
     check(outputs, inputs)
 
-
-def json_text(document: Any, indent: int | None = None) -> str:
-    """Strict JSON (no NaN or Infinity, which other parsers reject) and a newline.
-
-    Forecasts and scores are checked for finiteness where they are computed; this is the
-    last net, so a non-finite number is blamed on the model, as those checks would.
-    """
-    try:
-        return json.dumps(document, allow_nan=False, indent=indent, default=_plain) + "\n"
-    except ValueError as exc:
-        raise CheckpointError("the model produced a NaN or infinite number; it diverged or "
-                              "its file is damaged: retrain the model") from exc
-
-
-def _plain(value: object) -> object:
-    """numpy scalars as Python numbers (without importing numpy here)."""
-    item = getattr(value, "item", None)
-    if callable(item):
-        return item()
-    raise TypeError(type(value).__name__)
