@@ -73,6 +73,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     compile: bool = False
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # calibrated after training
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ def validate_train(cfg: TrainConfig) -> None:
         raise UsageError(f"--lr must be positive, got {cfg.lr}")
     if cfg.patience < 0 or cfg.clip < 0 or cfg.weight_decay < 0:
         raise UsageError("--patience, --clip and --weight-decay must not be negative")
+    if parse_quantiles(cfg.quantiles) != cfg.quantiles:
+        raise UsageError("--quantiles must be listed in increasing order")
 
 
 def validate_data(cfg: DataConfig) -> None:
@@ -179,12 +182,20 @@ def _typed(value: Any, hint: Any, name: str) -> Any:
         return value
     if float in allowed and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)) and all(
-            isinstance(v, str) for v in value):
-        return tuple(value)
+    if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
+        item = typing.get_args(hint)[0]
+        if item is str and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        if item is float and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                 for v in value):
+            return tuple(float(v) for v in value)
     wanted = {int: "a whole number", float: "a number", bool: "true or false",
-              str: "a string"}.get(allowed[0], "a list of names")
+              str: "a string"}.get(allowed[0], _list_kind(hint))
     raise UsageError(f"{flag} must be {wanted}, got {value!r}; fix its value")
+
+
+def _list_kind(hint: Any) -> str:
+    return "a list of numbers" if typing.get_args(hint)[:1] == (float,) else "a list of names"
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -212,3 +223,37 @@ def option_sections() -> dict[str, str]:
         for f in dataclasses.fields(cls):
             sections[f.name] = name
     return sections
+
+
+def parse_quantiles(value: Any) -> tuple[float, ...]:
+    """Quantile levels from `0.1,0.5,0.9` (or a list), checked and sorted.
+
+    Each level must lie strictly between 0 and 1, none may repeat, and there must be at
+    least two, since an interval needs a lower and an upper end.
+    """
+    items = [i for i in value.split(",") if i.strip()] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise UsageError(f"--quantiles must be levels like 0.1,0.5,0.9, got {value!r}")
+    levels = [_level(item) for item in items]
+    repeated = sorted({x for x in levels if levels.count(x) > 1})
+    if repeated:
+        raise UsageError(f"--quantiles: level {repeated[0]:g} is given twice; list each "
+                         "level once")
+    if len(levels) < 2:
+        raise UsageError(f"--quantiles needs at least two levels for an interval, got "
+                         f"{len(levels)}; give e.g. 0.1,0.9 (an 80% interval)")
+    return tuple(sorted(levels))
+
+
+def _level(item: Any) -> float:
+    try:
+        if isinstance(item, bool):
+            raise TypeError
+        level = float(item.strip() if isinstance(item, str) else item)
+    except (TypeError, ValueError):
+        raise UsageError(f"--quantiles: {item!r} is not a number; give levels like "
+                         "0.1,0.5,0.9") from None
+    if not 0.0 < level < 1.0:  # also refuses nan
+        raise UsageError(f"--quantiles: level {level:g} is outside (0, 1); give levels "
+                         "strictly between 0 and 1, like 0.1,0.5,0.9")
+    return level

@@ -7,15 +7,18 @@ units of published results), and MAE/RMSE are also given in the data's own units
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
+from tsattn.calibration import window_forecasts
 from tsattn.data import Frame
-from tsattn.errors import UsageError
+from tsattn.errors import DataError, UsageError
 from tsattn.forecasting import LoadedModel
-from tsattn.training import autocast_for
+from tsattn.interval_scores import quantile_scores
+from tsattn.intervals import CRPS_LEVELS, Calibration, calibrate, window_scale
 from tsattn.windows import Windows, window_starts
 
 SEASONS = {"h": 24, "H": 24, "30min": 48, "15min": 96, "10min": 144, "5min": 288, "min": 1440,
@@ -102,43 +105,83 @@ def evaluation_windows(loaded: LoadedModel, series: torch.Tensor, first: int, en
     return Windows(series, starts, loaded.lookback, loaded.horizon, loaded.run.model.n_targets)
 
 
-def model_forecasts(loaded: LoadedModel, windows: Windows, batch_size: int = 512
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Inputs' target channels (W, L, T), model forecasts (W, H, T) and truths (W, H, T)."""
-    n_targets = windows.n_targets
-    xs, preds, ys = [], [], []
-    with torch.inference_mode():
-        for x, y in windows.batches(batch_size):
-            with autocast_for(loaded.device):
-                pred = loaded.model(x, return_attention=False).prediction
-            xs.append(x[..., :n_targets].cpu())
-            preds.append(pred.float().cpu())
-            ys.append(y.cpu())
-    return torch.cat(xs).numpy(), torch.cat(preds).numpy(), torch.cat(ys).numpy()
-
-
 def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
              season: int | None = None) -> dict:
-    """Scores of the model and of each baseline on the windows with targets in [first, end)."""
+    """Scores of the model and of each baseline on the windows with targets in [first, end).
+
+    Each forecaster's intervals come from its own residuals on the validation windows, by
+    the same method; the model uses the calibration stored in its file (what predict shows).
+    """
     scaled = loaded.scaler.transform(frame.values).astype(np.float32)
     series = torch.from_numpy(scaled).to(loaded.device)
-    x, pred, truth = model_forecasts(loaded, evaluation_windows(loaded, series, first, end))
-    train_end = loaded.meta["split"]["train_end"]
-    train_x, train_y = _train_windows(loaded, series, train_end)
-    horizon = loaded.horizon
-    forecasts = {
-        "model": pred,
-        "repeat_last": repeat_last(x, horizon),
-        "linear": apply_linear(fit_linear(train_x, train_y), x),
-    }
+    split = loaded.meta["split"]
+    test = window_forecasts(loaded.model, evaluation_windows(loaded, series, first, end),
+                            loaded.device)
+    val = window_forecasts(loaded.model, _validation_windows(loaded, series, split),
+                           loaded.device)
     period = season_length(loaded.meta["freq"], season, loaded.lookback)
-    if period is not None:
-        forecasts["seasonal_naive"] = seasonal_naive(x, horizon, period)
+    forecasters = _forecasters(loaded, series, split["train_end"], period)
     n_targets = loaded.run.model.n_targets
     scale = loaded.scaler.scale[:n_targets]
-    results = {name: score(f, truth, scale).__dict__ for name, f in forecasts.items()}
-    return {"windows": len(x), "rows": [first, end], "season": period,
-            "targets": loaded.meta["targets"], "scores": results}
+    truth = test[2]
+    results, quantile_results = {}, {}
+    for name, forecaster in forecasters.items():
+        forecast = forecaster(test[0], test[1])
+        results[name] = score(forecast, truth, scale).__dict__
+        stored = loaded.calibration if name == "model" else None
+        quantile_results[name] = _interval_scores(forecast, test[0], truth,
+                                                  forecaster(val[0], val[1]), val, stored,
+                                                  _levels(loaded))
+    return {"windows": len(truth), "rows": [first, end], "season": period,
+            "targets": loaded.meta["targets"], "scores": results,
+            "intervals": {"levels": list(_levels(loaded)), "calibration_windows": len(val[2]),
+                          "scores": quantile_results}}
+
+
+Forecaster = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _forecasters(loaded: LoadedModel, series: torch.Tensor, train_end: int,
+                 period: int | None) -> dict[str, Forecaster]:
+    """Each forecaster as (inputs' targets (W, L, T), model forecast) -> (W, H, T)."""
+    horizon = loaded.horizon
+    weights = fit_linear(*_train_windows(loaded, series, train_end))
+    forecasters: dict[str, Forecaster] = {
+        "model": lambda x, pred: pred,
+        "repeat_last": lambda x, pred: repeat_last(x, horizon),
+        "linear": lambda x, pred: apply_linear(weights, x),
+    }
+    if period is not None:
+        forecasters["seasonal_naive"] = lambda x, pred: seasonal_naive(x, horizon, period)
+    return forecasters
+
+
+def _levels(loaded: LoadedModel) -> tuple[float, ...]:
+    return loaded.calibration.levels if loaded.calibration else loaded.run.train.quantiles
+
+
+def _interval_scores(forecast: np.ndarray, x: np.ndarray, truth: np.ndarray,
+                     val_forecast: np.ndarray, val: tuple[np.ndarray, ...],
+                     stored: Calibration | None, levels: tuple[float, ...]) -> dict:
+    """Coverage, width, pinball and CRPS of one forecaster's calibrated quantiles."""
+    val_x, _, val_truth = val
+    own = stored or calibrate(val_forecast, val_truth, val_x, levels)
+    grid = calibrate(val_forecast, val_truth, val_x, CRPS_LEVELS)
+    scale = window_scale(x)
+    return asdict(quantile_scores(own.quantiles(forecast, scale), own.levels,
+                                  grid.quantiles(forecast, scale), CRPS_LEVELS, truth))
+
+
+def _validation_windows(loaded: LoadedModel, series: torch.Tensor, split: dict) -> Windows:
+    """The windows the intervals were calibrated on; their rows must be in the data."""
+    val_end = split["val_end"]
+    if len(series) < val_end:
+        raise DataError(
+            f"the data has {len(series)} rows but the model's validation part, where the "
+            f"intervals of every forecaster are calibrated, ends at row {val_end}; evaluate "
+            "with the file the model was trained on (or one that begins the same way)"
+        )
+    return evaluation_windows(loaded, series, split["train_end"], val_end)
 
 
 def _train_windows(loaded: LoadedModel, series: torch.Tensor, train_end: int

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from tsattn import __version__
+from tsattn.calibration import calibrate_model
 from tsattn.checkpoint import load_resume, resume_path, save_checkpoint, save_resume
 from tsattn.config import RunConfig, from_dict, to_dict
 from tsattn.data import (
@@ -32,6 +33,7 @@ from tsattn.data import (
     time_labels,
 )
 from tsattn.errors import DataError, UsageError
+from tsattn.intervals import Calibration
 from tsattn.models import build_model
 from tsattn.training import (
     EpochReport,
@@ -87,11 +89,16 @@ def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
     return Prepared(run, scaler, train_end, val_end, train_w, val_w)
 
 
-def model_metadata(frame: Frame, prep: Prepared, state: TrainState, seconds: float) -> dict:
-    """Everything besides tensors that predict, evaluate and info need, as plain JSON."""
+def model_metadata(frame: Frame, prep: Prepared, state: TrainState, seconds: float,
+                   intervals: Calibration | None = None) -> dict:
+    """Everything besides tensors that predict, evaluate and info need, as plain JSON.
+
+    `intervals` is calibrated once training ends; the models saved at each improvement
+    before that (kept on an interrupt) forecast without quantiles.
+    """
     # only the last label: this runs at every improvement, inside the training loop
     last_time = time_labels(frame, slice(-1, None))[0] if frame.times is not None else None
-    return {
+    meta = {
         "tsattn_version": __version__,
         "config": to_dict(prep.run),
         "columns": list(frame.columns),
@@ -112,6 +119,9 @@ def model_metadata(frame: Frame, prep: Prepared, state: TrainState, seconds: flo
             "history": state.history,
         },
     }
+    if intervals is not None:
+        meta["intervals"] = intervals.to_dict()
+    return meta
 
 
 class _Saver:
@@ -153,7 +163,9 @@ def fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
     saver = _Saver(observer, frame, prep, model, optimizer, model_path, started)
     runnable = torch.compile(model) if run.train.compile else model
     state = train(runnable, prep.train, prep.val, run.train, saver, state, optimizer)
-    meta = model_metadata(frame, prep, state, time.perf_counter() - started)
+    # train() leaves the best weights in `model`: its validation residuals set the intervals
+    intervals = calibrate_model(model, prep.val, device, prep.run.train.quantiles)
+    meta = model_metadata(frame, prep, state, time.perf_counter() - started, intervals)
     save_checkpoint(model_path, state.best_weights, meta)
     resume_path(model_path).unlink(missing_ok=True)
     return state, meta

@@ -17,6 +17,7 @@ from tsattn.checkpoint import check_model_meta, load_checkpoint
 from tsattn.config import RunConfig
 from tsattn.data import Frame, Scaler, future_labels, time_labels
 from tsattn.errors import CheckpointError, DataError
+from tsattn.intervals import Calibration, window_scale
 from tsattn.models import build_model
 from tsattn.training import autocast_for, resolve_device
 from tsattn.windows import Windows
@@ -31,6 +32,7 @@ class LoadedModel:
     meta: dict
     scaler: Scaler
     device: torch.device
+    calibration: Calibration | None = None  # None: a model file saved before training ended
 
     @property
     def lookback(self) -> int:
@@ -53,6 +55,8 @@ class ForecastResult:
     attention: np.ndarray | None
     alternatives: dict[str, np.ndarray]
     last_token_maps: np.ndarray | None = None  # (layers, heads, N, N) of the last origin
+    levels: tuple[float, ...] = ()
+    quantiles: np.ndarray | None = None  # (O, H, T, Q) in original units, sorted along Q
 
 
 def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
@@ -63,13 +67,16 @@ def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
         scaler = Scaler.from_dict(meta["scaler"])
         model = build_model(run.model)
         model.load_state_dict(tensors)
+        calibration = None if meta.get("intervals") is None else Calibration.from_dict(
+            meta["intervals"], run.model.horizon, run.model.n_targets)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(
             f"{str(path)!r} does not hold a usable tsattn model ({type(exc).__name__}); "
             "retrain it with this version of tsattn"
         ) from exc
     torch_device = resolve_device(device)
-    return LoadedModel(model.to(torch_device).eval(), run, meta, scaler, torch_device)
+    return LoadedModel(model.to(torch_device).eval(), run, meta, scaler, torch_device,
+                       calibration)
 
 
 def history_columns(loaded: LoadedModel) -> dict:
@@ -103,10 +110,14 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
                                         horizon)
     first = 0 if rolling else n_rows - lookback
     starts = torch.arange(first, n_rows - lookback + 1)
-    scaled, attention, alternatives, token_maps = _run_model(loaded, frame, starts, batch_size,
-                                                             with_attention)
+    run = _run_model(loaded, frame, starts, batch_size, with_attention)
+    scaled, attention, alternatives, token_maps, scales = run
     n_targets = frame.n_targets
     values = loaded.scaler.inverse(scaled, slice(0, n_targets))
+    quantiles = None
+    if loaded.calibration is not None:
+        z = np.moveaxis(loaded.calibration.quantiles(scaled, scales), -1, 0)  # (Q, O, H, T)
+        quantiles = np.moveaxis(loaded.scaler.inverse(z, slice(0, n_targets)), 0, -1)
     ends = (starts + lookback).tolist()
     return ForecastResult(
         targets=list(frame.columns[:n_targets]),
@@ -115,13 +126,17 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
         forecast_times=[all_labels[e : e + horizon] for e in ends],
         values=values, attention=attention, alternatives=alternatives,
         last_token_maps=token_maps,
+        levels=loaded.calibration.levels if loaded.calibration is not None else (),
+        quantiles=quantiles,
     )
 
 
 def _run_model(loaded: LoadedModel, frame: Frame, starts: torch.Tensor, batch_size: int,
                with_attention: bool) -> tuple[np.ndarray, np.ndarray | None, dict,
-                                              np.ndarray | None]:
+                                              np.ndarray | None, np.ndarray]:
     """Batched inference over the given window starts; attention maps kept on request.
+
+    Each window's `window_scale` (W, T) comes along: it sets the width of its intervals.
 
     Raw token maps are kept for the last origin only: for a rolling forecast they would be
     layers x heads x N x N floats per origin, and only the last one is ever drawn.
@@ -129,9 +144,10 @@ def _run_model(loaded: LoadedModel, frame: Frame, starts: torch.Tensor, batch_si
     scaled = loaded.scaler.transform(frame.values).astype(np.float32)
     series = torch.from_numpy(scaled).to(loaded.device)
     windows = Windows(series, starts, loaded.lookback, 0, frame.n_targets)
-    preds, maps, alts, token_maps = [], [], {}, None
+    preds, maps, alts, token_maps, scales = [], [], {}, None, []
     with torch.inference_mode():
         for x, _ in windows.batches(batch_size):
+            scales.append(window_scale(x[..., : frame.n_targets].double().cpu().numpy()))
             with autocast_for(loaded.device):
                 out = loaded.model(x, return_attention=with_attention)
             preds.append(out.prediction.float().cpu())
@@ -143,4 +159,5 @@ def _run_model(loaded: LoadedModel, frame: Frame, starts: torch.Tensor, batch_si
                     token_maps = out.token_maps[-1].float().cpu().numpy()
     attention = torch.cat(maps).numpy() if maps else None
     alternatives = {name: torch.cat(parts).numpy() for name, parts in alts.items()}
-    return torch.cat(preds).numpy(), attention, alternatives, token_maps
+    return (torch.cat(preds).numpy(), attention, alternatives, token_maps,
+            np.concatenate(scales))

@@ -23,6 +23,7 @@ from tsattn.config import (
     from_dict,
     load_toml,
     option_sections,
+    parse_quantiles,
     validate_data,
     validate_model,
     validate_train,
@@ -66,6 +67,7 @@ def build_run(ctx: typer.Context, config_file: Path | None) -> RunConfig:
             value = file_values[field]
         raw[sections[field]][field] = value
     raw["data"]["targets"] = _split_names(raw["data"]["targets"])
+    raw["train"]["quantiles"] = parse_quantiles(raw["train"]["quantiles"])
     return from_dict(raw)
 
 
@@ -114,6 +116,7 @@ def train(
     seed: opt.Seed = opt.DEFAULT_TRAIN.seed,
     device: opt.Device = opt.DEFAULT_TRAIN.device,
     compile: opt.Compile = opt.DEFAULT_TRAIN.compile,
+    quantiles: opt.Quantiles = opt.DEFAULT_QUANTILES,
     config: opt.ConfigFile = None,
     output: opt.Output = None,
     resume: bool = typer.Option(False, help="Continue the interrupted run of --output."),

@@ -65,3 +65,7 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table
 Json = Annotated[bool, typer.Option("--json", help="Write JSON to stdout.")]
 TopK = Annotated[int, typer.Option(min=1, help="Inputs listed per forecast step.")]
 Plot = Annotated[Path | None, typer.Option(help="Write a PNG picture here (needs matplotlib).")]
+Quantiles = Annotated[str, typer.Option(
+    help="Quantile levels of the forecast, calibrated on the validation part "
+         "(0.1,0.9: an 80% interval).")]
+DEFAULT_QUANTILES = ",".join(f"{q:g}" for q in DEFAULT_TRAIN.quantiles)

@@ -11,7 +11,7 @@ from typing import TextIO
 
 import numpy as np
 
-from tsattn.cli.render import attention_table, console, scores_table, warn
+from tsattn.cli.render import attention_table, console, interval_table, scores_table, warn
 from tsattn.cli.streams import write_output
 from tsattn.data import Frame, read_frame, resolve_row
 from tsattn.errors import UsageError
@@ -23,6 +23,7 @@ from tsattn.forecasting import (
     load_forecaster,
     predict,
 )
+from tsattn.intervals import interval_pairs, level_name
 
 
 def load_history(model_file: Path, source: Path | TextIO, fill: str, device: str,
@@ -73,6 +74,12 @@ def plot_last_forecast(path: Path, loaded: LoadedModel, frame: Frame,
     from tsattn.plotting import plot_forecast
 
     n_targets = len(result.targets)
+    band, label = None, "prediction interval"
+    pairs = interval_pairs(result.levels)
+    if result.quantiles is not None and pairs:
+        lower, upper = pairs[0]  # the widest interval the model was calibrated for
+        band = (result.quantiles[-1, ..., 0], result.quantiles[-1, ..., -1])
+        label = f"{(upper - lower) * 100:.0f}% interval (q{lower:g}..q{upper:g})"
     plot_forecast(
         path, targets=result.targets, history_times=result.input_times[-1],
         history=frame.values[-loaded.lookback :, :n_targets],
@@ -80,6 +87,7 @@ def plot_last_forecast(path: Path, loaded: LoadedModel, frame: Frame,
         attention=result.attention[-1],
         title=f"{loaded.run.model.kind} forecast from {result.origins[-1]} "
               f"(attention: {loaded.model.reduction})",
+        band=band, band_label=label,
     )
 
 
@@ -129,19 +137,35 @@ def _summary(loaded: LoadedModel, result: ForecastResult, top_k: int) -> dict:
     )
 
 
+def output_columns(result: ForecastResult) -> tuple[list[str], np.ndarray]:
+    """Column names and (O, H, K) values: each target, then its quantiles beside it.
+
+    `OT, OT_q0.1, OT_q0.5, OT_q0.9`: the point forecast keeps the target's own name, so a
+    reader of the plain forecast is unchanged.
+    """
+    if result.quantiles is None:
+        return list(result.targets), result.values
+    names, blocks = [], []
+    for t, target in enumerate(result.targets):
+        names += [target] + [f"{target}_{level_name(q)}" for q in result.levels]
+        blocks += [result.values[..., t, None], result.quantiles[..., t, :]]
+    return names, np.concatenate(blocks, axis=-1)
+
+
 def forecast_csv(result: ForecastResult, time_header: str, rolling: bool) -> str:
     """Wide CSV (time, targets...) for one origin; long (origin, time, step, ...) if rolling.
 
     Values are formatted one row at a time (7 significant digits, float32's precision):
     a rolling forecast over a year of hourly data is hundreds of thousands of rows.
     """
+    names, table = output_columns(result)
     header = io.StringIO()
     lead = ["origin", time_header, "step"] if rolling else [time_header]
-    csv.writer(header, lineterminator="\n").writerow(lead + result.targets)
-    n_origins, horizon, n_targets = result.values.shape
-    row_format = ",".join(["%.7g"] * n_targets)
+    csv.writer(header, lineterminator="\n").writerow(lead + names)
+    n_origins, horizon, n_columns = table.shape
+    row_format = ",".join(["%.7g"] * n_columns)
     values = [row_format % tuple(row) for row in
-              result.values.reshape(n_origins * horizon, n_targets).tolist()]
+              table.reshape(n_origins * horizon, n_columns).tolist()]
     lines = []
     for o, origin in enumerate(result.origins):
         for h, when in enumerate(result.forecast_times[o]):
@@ -151,13 +175,15 @@ def forecast_csv(result: ForecastResult, time_header: str, rolling: bool) -> str
 
 
 def forecast_json(result: ForecastResult, time_header: str, summary: dict | None) -> str:
+    """One object per origin; `values` holds the same columns as the CSV, by name."""
+    names, table = output_columns(result)
     forecasts = [
         {"origin": origin, time_header: result.forecast_times[o],
-         "values": {name: [float(v) for v in result.values[o, :, t]]
-                    for t, name in enumerate(result.targets)}}
+         "values": {name: [float(v) for v in table[o, :, k]] for k, name in enumerate(names)}}
         for o, origin in enumerate(result.origins)
     ]
-    document = {"targets": result.targets, "time_col": time_header, "forecasts": forecasts}
+    document = {"targets": result.targets, "quantiles": list(result.levels),
+                "time_col": time_header, "forecasts": forecasts}
     if summary is not None:
         document["attention"] = summary
     return json.dumps(document) + "\n"
@@ -180,6 +206,7 @@ def run_evaluate(model_file: Path, source: Path | TextIO, *, start: str | None,
         write_output(None, json.dumps(result, default=_plain) + "\n")
     if not quiet:
         scores_table(result)
+        interval_table(result)
         if "seasonal_naive" not in result["scores"]:
             console.print("seasonal naive skipped: frequency has no known season; use --season")
 
