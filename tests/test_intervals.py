@@ -116,6 +116,9 @@ def test_pinball_coverage_and_crps_by_hand():
     grid = np.repeat(truth[..., None], len(CRPS_LEVELS), axis=-1)  # a perfect forecast
     scores = quantile_scores(q, (0.2, 0.8), grid, CRPS_LEVELS, truth)
     assert scores.crps == 0.0 and scores.pinball == pytest.approx(0.45)
+    assert scores.median_mse is None
+    median = quantile_scores(q, (0.2, 0.5), grid, CRPS_LEVELS, truth).median_mse
+    assert median == pytest.approx((1.0 + 1.0) / 2)  # the 0.5 column is 2.0, truths 1 and 3
 
 
 def test_interval_pairs_nest_from_the_outside():

@@ -117,10 +117,10 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
     split = loaded.meta["split"]
     test = window_forecasts(loaded.model, evaluation_windows(loaded, series, first, end),
                             loaded.device)
-    val = window_forecasts(loaded.model, _validation_windows(loaded, series, split),
+    val = window_forecasts(loaded.model, validation_windows(loaded, series, split),
                            loaded.device)
     period = season_length(loaded.meta["freq"], season, loaded.lookback)
-    forecasters = _forecasters(loaded, series, split["train_end"], period)
+    forecasters = point_forecasters(loaded, series, split["train_end"], period)
     n_targets = loaded.run.model.n_targets
     scale = loaded.scaler.scale[:n_targets]
     truth = test[2]
@@ -141,9 +141,9 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
 Forecaster = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def _forecasters(loaded: LoadedModel, series: torch.Tensor, train_end: int,
-                 period: int | None) -> dict[str, Forecaster]:
-    """Each forecaster as (inputs' targets (W, L, T), model forecast) -> (W, H, T)."""
+def point_forecasters(loaded: LoadedModel, series: torch.Tensor, train_end: int,
+                      period: int | None) -> dict[str, Forecaster]:
+    """The model and each baseline as (inputs' targets (W, L, T), model forecast) -> (W, H, T)."""
     horizon = loaded.horizon
     weights = fit_linear(*_train_windows(loaded, series, train_end))
     forecasters: dict[str, Forecaster] = {
@@ -172,7 +172,7 @@ def _interval_scores(forecast: np.ndarray, x: np.ndarray, truth: np.ndarray,
                                   grid.quantiles(forecast, scale), CRPS_LEVELS, truth))
 
 
-def _validation_windows(loaded: LoadedModel, series: torch.Tensor, split: dict) -> Windows:
+def validation_windows(loaded: LoadedModel, series: torch.Tensor, split: dict) -> Windows:
     """The windows the intervals were calibrated on; their rows must be in the data."""
     val_end = split["val_end"]
     if len(series) < val_end:

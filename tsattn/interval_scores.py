@@ -33,6 +33,7 @@ class QuantileScores:
 
     pinball: float
     crps: float
+    median_mse: float | None  # the 0.5 quantile scored as a point forecast, when it is a level
     intervals: list[IntervalScore]
     pinball_per_step: list[float]
     crps_per_step: list[float]
@@ -71,8 +72,11 @@ def quantile_scores(quantiles: np.ndarray, levels: Sequence[float], grid: np.nda
     """
     per_step = pinball(quantiles, truth, levels)
     crps = 2.0 * pinball(grid, truth, grid_levels)
+    median = list(levels).index(0.5) if 0.5 in levels else None
+    median_mse = None if median is None else float(
+        np.mean((quantiles[..., median] - truth) ** 2))
     return QuantileScores(
-        pinball=float(per_step.mean()), crps=float(crps.mean()),
+        pinball=float(per_step.mean()), crps=float(crps.mean()), median_mse=median_mse,
         intervals=[interval_score(quantiles, truth, levels, p) for p in interval_pairs(levels)],
         pinball_per_step=per_step.tolist(), crps_per_step=crps.tolist(),
     )

@@ -239,10 +239,19 @@ def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
         ("validation MSE", f"{best} after "
                            f"{metrics.get('epochs_run', '?')} epochs"),
         ("tsattn version", str(meta.get("tsattn_version"))),
+        ("quantiles", _calibration_note(meta.get("intervals"))),
     ]
     rows += [(f"model.{k}", str(v)) for k, v in dataclasses.asdict(run.model).items()
              if k not in ("kind", "lookback", "horizon")]
     key_value_table(str(model_file), rows)
+
+
+def _calibration_note(intervals: Any) -> str:
+    """The stored quantile levels in a line, from the header alone (no numpy, no torch)."""
+    if not isinstance(intervals, dict) or not isinstance(intervals.get("levels"), list):
+        return "none (saved before training ended, or by an older tsattn)"
+    levels = ", ".join(str(q) for q in intervals["levels"])
+    return f"{levels} (conformal, {intervals.get('n_windows', '?')} validation windows)"
 
 
 def main(argv: list[str] | None = None) -> None:
