@@ -11,10 +11,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tsattn"
 
 # A module may import project modules of a strictly lower layer only (or its own package).
 LAYERS = {
-    "errors": 0, "config": 1, "files": 1,
+    "errors": 0, "config": 1, "files": 1, "threads": 1,
     "data": 2, "checkpoint": 2, "models": 2, "windows": 2, "explain": 2,
     "intervals": 2, "interval_scores": 2.5,
-    "training": 3, "calibration": 3.5, "fitting": 4, "forecasting": 4,
+    "training": 3, "calibration": 3.5, "distributed": 3.5, "fitting": 4, "forecasting": 4,
     "evaluation": 5, "plotting": 5, "cli": 6, "__main__": 7,
 }
 ONLY_IN = {"pandas": {"data"}, "typer": {"cli"}, "rich": {"cli"}, "matplotlib": {"plotting"}}

@@ -32,12 +32,14 @@ from tsattn.data import (
     split_rows,
     time_labels,
 )
+from tsattn.distributed import Cluster, Shards
 from tsattn.errors import DataError, UsageError
 from tsattn.intervals import Calibration
 from tsattn.models import build_model
 from tsattn.training import (
     EpochReport,
     Observer,
+    OneProcess,
     TrainState,
     make_optimizer,
     resolve_device,
@@ -144,30 +146,52 @@ class _Saver:
 
 
 def fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
-        resume: bool = False) -> tuple[TrainState, dict]:
+        resume: bool = False, cluster: Cluster | None = None) -> tuple[TrainState, dict]:
     """Train a model on `frame` and leave the best one in `model_path`.
 
     Returns the final state and the metadata written with the model. On an interrupt or
     a diverging loss the best model so far is already on disk, because it is saved at
-    every improvement; the exception propagates for the CLI to report.
+    every improvement; the exception propagates for the CLI to report. With a `cluster`
+    (torchrun) every rank trains its share and rank 0 alone writes files and reports.
     """
     if resume:
         run = _resumed_run(model_path)
     device = resolve_device(run.train.device)
+    if cluster is None:
+        return _fit(frame, run, observer, model_path, resume, OneProcess(), device)
+    shards = Shards.start(cluster, device)
+    try:
+        return _fit(frame, run, observer, model_path, resume, shards, shards.device)
+    finally:
+        shards.close()
+
+
+def _fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path, resume: bool,
+         replicas: OneProcess | Shards, device: torch.device) -> tuple[TrainState, dict]:
     torch.manual_seed(run.train.seed)
     prep = prepare(frame, run, device)
     model = build_model(prep.run.model).to(device)
     optimizer = make_optimizer(model, run.train, device)
     state = _restore(model_path, model, optimizer) if resume else TrainState()
+    runnable: nn.Module = model
+    if isinstance(replicas, Shards):
+        replicas.check(prep.train, run.train.batch_size)
+        runnable = replicas.wrap(model)
+        torch.manual_seed(run.train.seed + 7919 * replicas.cluster.rank)  # own dropout masks
     started = time.perf_counter()
-    saver = _Saver(observer, frame, prep, model, optimizer, model_path, started)
-    runnable = torch.compile(model) if run.train.compile else model
-    state = train(runnable, prep.train, prep.val, run.train, saver, state, optimizer)
+    if replicas.is_main:
+        observer = _Saver(observer, frame, prep, model, optimizer, model_path, started)
+    if run.train.compile:
+        runnable = torch.compile(runnable)
+    state = train(runnable, prep.train, prep.val, run.train, observer, state, optimizer,
+                  replicas)
     # train() leaves the best weights in `model`: its validation residuals set the intervals
-    intervals = calibrate_model(model, prep.val, device, prep.run.train.quantiles)
+    intervals = (calibrate_model(model, prep.val, device, prep.run.train.quantiles)
+                 if replicas.is_main else None)
     meta = model_metadata(frame, prep, state, time.perf_counter() - started, intervals)
-    save_checkpoint(model_path, state.best_weights, meta)
-    resume_path(model_path).unlink(missing_ok=True)
+    if replicas.is_main:
+        save_checkpoint(model_path, state.best_weights, meta)
+        resume_path(model_path).unlink(missing_ok=True)
     return state, meta
 
 

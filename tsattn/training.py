@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from tsattn.config import TrainConfig
 from tsattn.errors import TrainingError, UsageError
@@ -64,6 +65,43 @@ class TrainState:
     best_weights: dict[str, Tensor] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
     stopped_early: bool = False
+
+
+ScaledBatch = tuple[Tensor, Tensor, float]  # inputs, targets, factor on the batch's loss
+
+
+class Replicas(Protocol):
+    """Who trains: this process alone, or torchrun's ranks sharing every batch.
+
+    The loop asks it for the batches of an epoch (with the factor that makes each rank's
+    loss its share of the whole batch's mean) and for means over all windows of an epoch.
+    """
+
+    is_main: bool
+
+    def n_batches(self, windows: Windows, batch_size: int) -> int: ...
+
+    def batches(self, windows: Windows, batch_size: int,
+                generator: torch.Generator | None = None) -> Iterator[ScaledBatch]: ...
+
+    def mean(self, total: Tensor, count: int) -> float: ...
+
+
+class OneProcess:
+    """The plain case: every window in this process; a batch's loss is its mean."""
+
+    is_main = True
+
+    def n_batches(self, windows: Windows, batch_size: int) -> int:
+        return windows.n_batches(batch_size)
+
+    def batches(self, windows: Windows, batch_size: int,
+                generator: torch.Generator | None = None) -> Iterator[ScaledBatch]:
+        for x, y in windows.batches(batch_size, generator):
+            yield x, y, 1.0
+
+    def mean(self, total: Tensor, count: int) -> float:
+        return float(total) / max(1, count)
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -117,11 +155,28 @@ def run_epoch(
     way. `on_step(batch_index, loss_tensor)` runs before each optimizer step (schedule,
     progress) and is the only per-batch hook.
     """
+    scaled = ((x, y, 1.0) for x, y in batches)
+    return OneProcess().mean(*epoch_sums(model, scaled, optimizer, clip=clip, on_step=on_step))
+
+
+def epoch_sums(
+    model: nn.Module,
+    batches: Iterable[ScaledBatch],
+    optimizer: torch.optim.Optimizer | None = None,
+    *,
+    clip: float = 0.0,
+    on_step: Any = None,
+) -> tuple[Tensor, int]:
+    """`run_epoch` for batches with a loss factor; returns (sum of batch MSE x windows, windows).
+
+    The factor scales only what is back-propagated (a rank's share of a larger batch); the
+    sums are of the plain losses, so ranks can add them up into the epoch's mean.
+    """
     model.train(optimizer is not None)
-    total: Tensor | float = 0.0
+    total: Tensor = torch.zeros((), dtype=torch.float64)
     count = 0
     with torch.set_grad_enabled(optimizer is not None):
-        for i, (x, y) in enumerate(batches):
+        for i, (x, y, factor) in enumerate(batches):
             with autocast_for(x.device):
                 pred = model(x, return_attention=False).prediction
             loss = nn.functional.mse_loss(pred.float(), y)
@@ -129,13 +184,13 @@ def run_epoch(
                 if on_step is not None:
                     on_step(i, loss.detach())
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * factor if factor != 1.0 else loss).backward()
                 if clip > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), clip)
                 optimizer.step()
-            total = total + loss.detach().double() * y.shape[0]  # stays on device: no sync
+            total = total.to(x.device) + loss.detach().double() * y.shape[0]  # no sync
             count += y.shape[0]
-    return float(total) / max(1, count)
+    return total, count
 
 
 def autocast_for(device: torch.device) -> Any:
@@ -153,20 +208,23 @@ def train(
     observer: Observer,
     state: TrainState | None = None,
     optimizer: torch.optim.Optimizer | None = None,
+    replicas: Replicas | None = None,
 ) -> TrainState:
     """Train until `cfg.epochs` or early stopping; the best weights end up in the model.
 
     Pass the `state` and `optimizer` of an interrupted run to resume it. The shuffling
-    generator is re-seeded from (seed, epoch) so a resumed epoch sees the same order.
+    generator is re-seeded from (seed, epoch) so a resumed epoch sees the same order, and
+    every rank of a distributed run draws the same order and takes its share of it.
     """
     device = train_windows.series.device
     state = state or TrainState()
     optimizer = optimizer or make_optimizer(model, cfg, device)
-    n_batches = train_windows.n_batches(cfg.batch_size)
-    total_steps = cfg.epochs * n_batches
+    replicas = replicas or OneProcess()
+    total_steps = cfg.epochs * replicas.n_batches(train_windows, cfg.batch_size)
     while state.epoch < cfg.epochs and not state.stopped_early:
         report = _train_one_epoch(
-            model, train_windows, val_windows, cfg, observer, state, optimizer, total_steps
+            model, train_windows, val_windows, cfg, observer, state, optimizer, total_steps,
+            replicas,
         )
         observer.on_epoch(report, state)
     if state.best_weights:
@@ -175,8 +233,10 @@ def train(
 
 
 def _plain(model: nn.Module) -> nn.Module:
-    """The module under a torch.compile wrapper, whose state-dict keys carry no prefix."""
-    return getattr(model, "_orig_mod", model)
+    """The module under torch.compile's and DDP's wrappers, whose state-dict keys carry no
+    prefix."""
+    model = getattr(model, "_orig_mod", model)
+    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def _train_one_epoch(
@@ -188,9 +248,10 @@ def _train_one_epoch(
     state: TrainState,
     optimizer: torch.optim.Optimizer,
     total_steps: int,
+    replicas: Replicas,
 ) -> EpochReport:
     started = time.perf_counter()
-    n_batches = train_windows.n_batches(cfg.batch_size)
+    n_batches = replicas.n_batches(train_windows, cfg.batch_size)
     generator = torch.Generator().manual_seed(cfg.seed * 100_003 + state.epoch)
     epoch = state.epoch + 1
 
@@ -200,11 +261,12 @@ def _train_one_epoch(
         state.step += 1
         observer.on_batch(epoch, i + 1, n_batches, loss)
 
-    train_loss = run_epoch(
-        model, train_windows.batches(cfg.batch_size, generator), optimizer,
+    train_loss = replicas.mean(*epoch_sums(
+        model, replicas.batches(train_windows, cfg.batch_size, generator), optimizer,
         clip=cfg.clip, on_step=on_step,
-    )
-    val_loss = run_epoch(model, val_windows.batches(max(cfg.batch_size, 512)))
+    ))
+    val_loss = replicas.mean(*epoch_sums(
+        model, replicas.batches(val_windows, max(cfg.batch_size, 512))))
     if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
         raise TrainingError(
             f"the loss became {train_loss if not math.isfinite(train_loss) else val_loss} in "

@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from tsattn.cli import options as opt
+from tsattn.cli.ranks import in_torchrun, is_main_rank, rank_prefix
 from tsattn.cli.render import error_line, key_value_table
 from tsattn.cli.streams import check_output, open_source, write_output
 from tsattn.config import (
@@ -29,6 +30,7 @@ from tsattn.config import (
     validate_train,
 )
 from tsattn.errors import Interrupted, TsattnError, UsageError
+from tsattn.threads import use_threads
 
 app = typer.Typer(
     help="Attention forecasters for multivariate time series: train, predict, evaluate, explain.",
@@ -117,18 +119,23 @@ def train(
     device: opt.Device = opt.DEFAULT_TRAIN.device,
     compile: opt.Compile = opt.DEFAULT_TRAIN.compile,
     quantiles: opt.Quantiles = opt.DEFAULT_QUANTILES,
+    threads: opt.Threads = None,
     config: opt.ConfigFile = None,
     output: opt.Output = None,
     resume: bool = typer.Option(False, help="Continue the interrupted run of --output."),
     quiet: opt.Quiet = False,
 ) -> None:
     """Train a forecaster on a CSV and save it as one model file."""
+    use_threads(threads)
     run = build_run(ctx, config)
     validate_data(run.data)
     validate_train(run.train)
     validate_model(run.model)
     model_path = Path(output or default_model_path(data))
     check_output(str(model_path))
+    if data == "-" and in_torchrun():
+        raise UsageError("under torchrun every process reads the data itself; give a file "
+                         "path, not - (standard input)")
     from tsattn.cli.training_view import run_training
 
     run_training(open_source(data), run, model_path, resume, quiet)
@@ -148,9 +155,11 @@ def predict(
     plot: opt.Plot = None,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
+    threads: opt.Threads = None,
     quiet: opt.Quiet = False,
 ) -> None:
     """Forecast the rows after the given history; CSV (or JSON) on stdout."""
+    use_threads(threads)
     if format not in ("csv", "json"):
         raise UsageError(f"unknown --format {format!r}; use csv or json")
     if attention == "-" and output in (None, "-"):
@@ -176,8 +185,10 @@ def explain(
     plot: opt.Plot = None,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
+    threads: opt.Threads = None,
 ) -> None:
     """Show which inputs the last forecast attended to, with their times and values."""
+    use_threads(threads)
     check_output(None if plot is None else str(plot))
     from tsattn.cli.predict_view import run_explain
 
@@ -197,9 +208,11 @@ def evaluate(
     json_out: opt.Json = False,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
+    threads: opt.Threads = None,
     quiet: opt.Quiet = False,
 ) -> None:
     """Score the model and the free baselines on the same windows."""
+    use_threads(threads)
     _check_model_file(model_file)
     from tsattn.cli.predict_view import run_evaluate
 
@@ -276,7 +289,8 @@ def main(argv: list[str] | None = None) -> None:
 def _fail(message: str, code: int) -> int:
     if _debug["on"]:
         traceback.print_exc()
-    error_line(message)
+    if is_main_rank() or code == 1:  # a bad input or a NaN fails every rank alike
+        error_line(rank_prefix() + message)
     return code
 
 

@@ -69,3 +69,7 @@ Quantiles = Annotated[str, typer.Option(
     help="Quantile levels of the forecast, calibrated on the validation part "
          "(0.1,0.9: an 80% interval).")]
 DEFAULT_QUANTILES = ",".join(f"{q:g}" for q in DEFAULT_TRAIN.quantiles)
+Threads = Annotated[int | None, typer.Option(
+    min=1, show_default=False,
+    help="CPU threads for torch (default: OMP_NUM_THREADS if set, else the CPUs this process "
+         "may use by its affinity and cgroup quota, shared among torchrun's local ranks).")]

@@ -36,6 +36,7 @@ def error_line(message: str) -> None:
     console.print(f"error: {one_line(message)}", markup=False, soft_wrap=True)
 
 
+
 class ProgressObserver:
     """Renders the training loop's reports: a bar with ETA and one line per epoch."""
 

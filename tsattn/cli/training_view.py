@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tsattn.checkpoint import read_metadata, resume_path
-from tsattn.cli.render import ProgressObserver, console, key_value_table, warn
+from tsattn.cli.ranks import in_torchrun, is_main_rank
+from tsattn.cli.render import ProgressObserver, console, key_value_table, one_line, warn
 from tsattn.config import RunConfig, validate_model
 from tsattn.data import read_frame
 from tsattn.errors import Interrupted, TrainingError, TsattnError
@@ -16,6 +17,7 @@ from tsattn.errors import Interrupted, TrainingError, TsattnError
 
 def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume: bool,
                  quiet: bool) -> None:
+    quiet = quiet or not is_main_rank()
     frame = read_frame(source, time_col=run.data.time_col, targets=run.data.targets,
                        fill=run.data.fill)
     if not quiet:
@@ -23,6 +25,7 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
     validate_model(dataclasses.replace(run.model, n_channels=len(frame.columns),
                                        n_targets=frame.n_targets))
     # torch: imported only once the data is known to be good
+    from tsattn.distributed import detect
     from tsattn.fitting import fit
     from tsattn.training import SilentObserver
 
@@ -30,7 +33,13 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
     before = _identity(model_path)
     try:
         with contextlib.nullcontext() if quiet else observer:
-            state, meta = fit(frame, run, observer, model_path, resume)
+            state, meta = fit(frame, run, observer, model_path, resume, detect())
+    except RuntimeError as exc:
+        if not (in_torchrun() and is_main_rank()):
+            raise
+        # gloo and NCCL report a lost peer as a RuntimeError; the peer's own line says why
+        raise TrainingError(f"the torchrun job broke off ({one_line(str(exc))[:200]}); "
+                            f"{_kept(model_path, before, 'stopped', resumable=True)}") from exc
     except KeyboardInterrupt as exc:
         raise Interrupted(_kept(model_path, before, "interrupted", resumable=True)) from exc
     except TrainingError as exc:
