@@ -65,6 +65,10 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table
 Json = Annotated[bool, typer.Option("--json", help="Write JSON to stdout.")]
 TopK = Annotated[int, typer.Option(min=1, help="Inputs listed per forecast step.")]
 Plot = Annotated[Path | None, typer.Option(help="Write a PNG picture here (needs matplotlib).")]
+FromRow = Annotated[str | None, typer.Option("--from", help="First evaluated target row: "
+                                             "index or timestamp (default: after the "
+                                             "validation part).")]
+ToRow = Annotated[str | None, typer.Option("--to", help="End of evaluated rows (default: all).")]
 Quantiles = Annotated[str, typer.Option(
     help="Quantile levels of the forecast, calibrated on the validation part "
          "(0.1,0.9: an 80% interval).")]
