@@ -55,6 +55,7 @@ class ForecastResult:
     attention: np.ndarray | None
     alternatives: dict[str, np.ndarray]
     last_token_maps: np.ndarray | None = None  # (layers, heads, N, N) of the last origin
+    variables: np.ndarray | None = None  # (O, H, C) weight of each input variable, rows sum to 1
     levels: tuple[float, ...] = ()
     quantiles: np.ndarray | None = None  # (O, H, T, Q) in original units, sorted along Q
 
@@ -111,7 +112,7 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
     first = 0 if rolling else n_rows - lookback
     starts = torch.arange(first, n_rows - lookback + 1)
     run = _run_model(loaded, frame, starts, batch_size, with_attention)
-    scaled, attention, alternatives, token_maps, scales = run
+    scaled, attention, alternatives, token_maps, variables, scales = run
     n_targets = frame.n_targets
     values = loaded.scaler.inverse(scaled, slice(0, n_targets))
     quantiles = None
@@ -125,7 +126,7 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
         input_times=[labels[e - lookback : e] for e in ends] if with_attention else [],
         forecast_times=[all_labels[e : e + horizon] for e in ends],
         values=values, attention=attention, alternatives=alternatives,
-        last_token_maps=token_maps,
+        last_token_maps=token_maps, variables=variables,
         levels=loaded.calibration.levels if loaded.calibration is not None else (),
         quantiles=quantiles,
     )
@@ -133,7 +134,8 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
 
 def _run_model(loaded: LoadedModel, frame: Frame, starts: torch.Tensor, batch_size: int,
                with_attention: bool) -> tuple[np.ndarray, np.ndarray | None, dict,
-                                              np.ndarray | None, np.ndarray]:
+                                              np.ndarray | None, np.ndarray | None,
+                                              np.ndarray]:
     """Batched inference over the given window starts; attention maps kept on request.
 
     Each window's `window_scale` (W, T) comes along: it sets the width of its intervals.
@@ -144,7 +146,7 @@ def _run_model(loaded: LoadedModel, frame: Frame, starts: torch.Tensor, batch_si
     scaled = loaded.scaler.transform(frame.values).astype(np.float32)
     series = torch.from_numpy(scaled).to(loaded.device)
     windows = Windows(series, starts, loaded.lookback, 0, frame.n_targets)
-    preds, maps, alts, token_maps, scales = [], [], {}, None, []
+    preds, maps, alts, token_maps, variables, scales = [], [], {}, None, [], []
     with torch.inference_mode():
         for x, _ in windows.batches(batch_size):
             scales.append(window_scale(x[..., : frame.n_targets].double().cpu().numpy()))
@@ -155,9 +157,12 @@ def _run_model(loaded: LoadedModel, frame: Frame, starts: torch.Tensor, batch_si
                 maps.append(out.attention.float().cpu())
                 for name, value in out.alternatives.items():
                     alts.setdefault(name, []).append(value.float().cpu())
+                if out.variables is not None:
+                    variables.append(out.variables.float().cpu())
                 if out.token_maps is not None:
                     token_maps = out.token_maps[-1].float().cpu().numpy()
     attention = torch.cat(maps).numpy() if maps else None
     alternatives = {name: torch.cat(parts).numpy() for name, parts in alts.items()}
-    return (torch.cat(preds).numpy(), attention, alternatives, token_maps,
+    variable_maps = torch.cat(variables).numpy() if variables else None
+    return (torch.cat(preds).numpy(), attention, alternatives, token_maps, variable_maps,
             np.concatenate(scales))
