@@ -19,12 +19,11 @@ from tsattn.baselines import (
     season_length,
     seasonal_naive,
 )
-from tsattn.data import Frame
+from tsattn.data import Frame, resolve_row
 from tsattn.errors import UsageError
-from tsattn.forecasting import LoadedModel
+from tsattn.inference import LoadedModel, model_windows, run_model, scaled_series
 from tsattn.models.linear import NormalEquations
-from tsattn.training import autocast_for
-from tsattn.windows import Windows, window_starts
+from tsattn.windows import Windows
 
 
 @dataclass
@@ -53,56 +52,56 @@ def score(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> Scores:
 
 def evaluation_windows(loaded: LoadedModel, series: torch.Tensor, first: int, end: int
                        ) -> Windows:
-    starts = window_starts(first, end, loaded.lookback, loaded.horizon)
-    if len(starts) == 0:
+    """The windows whose targets lie in rows [first, end); at least one must exist."""
+    found = model_windows(loaded, series, first, end)
+    if len(found) == 0:
         raise UsageError(
             f"no window has its {loaded.horizon} targets inside rows [{first}, {end}); "
             "evaluate on more rows (an earlier --from) or more data"
         )
-    return Windows(series, starts, loaded.lookback, loaded.horizon, loaded.run.model.n_targets)
+    return found
 
 
-def model_forecasts(loaded: LoadedModel, windows: Windows, batch_size: int = 512
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Inputs' target channels (W, L, T), model forecasts (W, H, T) and truths (W, H, T)."""
-    n_targets = windows.n_targets
-    xs, preds, ys = [], [], []
-    with torch.inference_mode():
-        for x, y in windows.batches(batch_size):
-            with autocast_for(loaded.device):
-                pred = loaded.model(x, return_attention=False).prediction
-            xs.append(x[..., :n_targets].cpu())
-            preds.append(pred.float().cpu())
-            ys.append(y.cpu())
-    return torch.cat(xs).numpy(), torch.cat(preds).numpy(), torch.cat(ys).numpy()
+def scored_rows(loaded: LoadedModel, frame: Frame, start: str | None, end: str | None
+                ) -> tuple[int, int]:
+    """Rows [first, end) whose targets are scored: by default from where the model's
+    validation part ended to the end of the data. `start`/`end`: row index or timestamp."""
+    n_rows = len(frame.values)
+    first = resolve_row(frame, start, "--from") if start else loaded.card.split.val_end
+    stop = resolve_row(frame, end, "--to") if end else n_rows
+    if not start and first + loaded.horizon > n_rows:
+        raise UsageError(f"evaluation starts by default where the model's validation part "
+                         f"ended, at row {first}, but the data has {n_rows} rows; "
+                         "choose the first evaluated row with --from (a row or a timestamp)")
+    return first, stop
 
 
 def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
              season: int | None = None) -> dict:
     """Scores of the model and of each baseline on the windows with targets in [first, end)."""
-    scaled = loaded.scaler.transform(frame.values).astype(np.float32)
-    series = torch.from_numpy(scaled).to(loaded.device)
-    x, pred, truth = model_forecasts(loaded, evaluation_windows(loaded, series, first, end))
-    train_end = loaded.meta["split"]["train_end"]
-    train = NormalEquations.of(_train_windows(loaded, series, train_end).batches(2048),
-                               loaded.run.model.n_targets)
+    series = scaled_series(loaded, frame.values)
+    evaluated = evaluation_windows(loaded, series, first, end)
+    pred = run_model(loaded, evaluated).prediction
+    x, truth = _target_channels(evaluated)
+    training = model_windows(loaded, series, 0, loaded.card.split.train_end)
+    train = NormalEquations.of(training.batches(2048), loaded.run.model.n_targets)
     horizon = loaded.horizon
     forecasts = {
         "model": pred,
         "repeat_last": repeat_last(x, horizon),
         "linear": apply_linear(linear_weights(train), x),
     }
-    period = season_length(loaded.meta["freq"], season, loaded.lookback)
+    period = season_length(loaded.card.freq, season, loaded.lookback)
     if period is not None:
         forecasts["seasonal_naive"] = seasonal_naive(x, horizon, period)
     n_targets = loaded.run.model.n_targets
     scale = loaded.scaler.scale[:n_targets]
     results = {name: score(f, truth, scale).__dict__ for name, f in forecasts.items()}
     return {"windows": len(x), "rows": [first, end], "season": period,
-            "targets": loaded.meta["targets"], "scores": results}
+            "targets": list(loaded.card.targets), "scores": results}
 
 
-def _train_windows(loaded: LoadedModel, series: torch.Tensor, train_end: int) -> Windows:
-    """The training windows, for the linear baseline's fit."""
-    starts = window_starts(0, train_end, loaded.lookback, loaded.horizon)
-    return Windows(series, starts, loaded.lookback, loaded.horizon, loaded.run.model.n_targets)
+def _target_channels(found: Windows) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs' target channels (W, L, T) and truths (W, H, T) of every window."""
+    x, y = found.everything()
+    return x[..., : found.n_targets].cpu().numpy(), y.cpu().numpy()
