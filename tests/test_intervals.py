@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY, run_cli, sample_card
+from tsattn.card import ModelCard
 from tsattn.config import parse_quantiles
-from tsattn.errors import UsageError
+from tsattn.errors import CheckpointError, UsageError
 from tsattn.interval_scores import interval_score, pinball, quantile_scores
 from tsattn.intervals import (
     CRPS_LEVELS,
@@ -95,15 +96,18 @@ def test_flat_history_does_not_divide_by_zero():
 
 def test_calibration_round_trip_and_refuses_crossing_offsets():
     pred, truth, x = heteroscedastic(100, seed=4)
-    calibration = calibrate(pred, truth, x, LEVELS)
-    raw = json.loads(json.dumps(calibration.to_dict()))
-    back = Calibration.from_dict(raw, horizon=4, n_targets=2)
+    # sample_card: horizon 2, one target
+    calibration = calibrate(pred[:, :2, :1], truth[:, :2, :1], x[..., :1], LEVELS)
+    raw = json.loads(sample_card(calibration=calibration.to_card()).to_json())
+    back = Calibration.from_card(ModelCard.from_dict(raw).calibration)
     assert back.levels == LEVELS and np.array_equal(back.offsets, calibration.offsets)
-    raw["offsets"][0][0][0] = raw["offsets"][2][0][0] + 1
-    with pytest.raises(ValueError, match="cross"):
-        Calibration.from_dict(raw, horizon=4, n_targets=2)
-    with pytest.raises(ValueError, match="match"):
-        Calibration.from_dict(calibration.to_dict(), horizon=5, n_targets=2)
+    assert np.array_equal(back.floor, calibration.floor) and back.n_windows == 100
+    raw["calibration"]["offsets"][0][0][0] = raw["calibration"]["offsets"][2][0][0] + 1
+    with pytest.raises(CheckpointError, match="cross"):
+        ModelCard.from_dict(raw)
+    other = calibrate(pred, truth, x, LEVELS).to_card()  # horizon 4, two targets
+    with pytest.raises(CheckpointError, match="match"):
+        ModelCard.from_dict(sample_card(calibration=other).to_dict())
 
 
 def test_pinball_coverage_and_crps_by_hand():
@@ -173,7 +177,7 @@ def test_rolling_and_json_carry_the_same_columns(tiny_model: Path, hourly_csv: P
     single = parse(run_cli("predict", str(tiny_model), str(hourly_csv)).stdout)
     rolling = parse(run_cli("predict", str(tiny_model), str(hourly_csv), "--rolling").stdout)
     assert list(rolling[0])[:4] == ["origin", "date", "step", "load"]
-    assert rolling[-6:] == [{"origin": "2024-01-25 23:00:00", "step": str(h + 1), **row}
+    assert rolling[-6:] == [{"origin": "2024-01-25 23:00", "step": str(h + 1), **row}
                             for h, row in enumerate(single)]
     done = run_cli("predict", str(tiny_model), str(hourly_csv), "--format", "json")
     document = json.loads(done.stdout)
@@ -208,7 +212,7 @@ def test_chosen_levels_are_stored_and_shown(hourly_csv: Path, tmp_path: Path):
                    "--quantiles", "0.95,0.05,0.25,0.75", "-t", "load")
     assert done.returncode == 0, done.stderr
     meta = json.loads(run_cli("info", str(model), "--json").stdout)
-    assert meta["intervals"]["levels"] == [0.05, 0.25, 0.75, 0.95]
+    assert meta["calibration"]["levels"] == [0.05, 0.25, 0.75, 0.95]
     assert meta["config"]["train"]["quantiles"] == [0.05, 0.25, 0.75, 0.95]
     header = run_cli("predict", str(model), str(hourly_csv)).stdout.splitlines()[0]
     assert header == "date,load,load_q0.05,load_q0.25,load_q0.75,load_q0.95"

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from tsattn.device import autocast_for
 from tsattn.intervals import Calibration, calibrate
-from tsattn.training import autocast_for
 from tsattn.windows import Windows
 
 

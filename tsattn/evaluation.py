@@ -20,14 +20,13 @@ from tsattn.baselines import (
     season_length,
     seasonal_naive,
 )
-from tsattn.calibration import window_forecasts
-from tsattn.data import Frame
+from tsattn.data import Frame, resolve_row
 from tsattn.errors import DataError, UsageError
-from tsattn.forecasting import LoadedModel
+from tsattn.inference import LoadedModel, model_windows, run_model, scaled_series
 from tsattn.interval_scores import quantile_scores
 from tsattn.intervals import CRPS_LEVELS, Calibration, calibrate, window_scale
 from tsattn.models.linear import NormalEquations
-from tsattn.windows import Windows, window_starts
+from tsattn.windows import Windows
 
 
 @dataclass
@@ -56,13 +55,28 @@ def score(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> Scores:
 
 def evaluation_windows(loaded: LoadedModel, series: torch.Tensor, first: int, end: int
                        ) -> Windows:
-    starts = window_starts(first, end, loaded.lookback, loaded.horizon)
-    if len(starts) == 0:
+    """The windows whose targets lie in rows [first, end); at least one must exist."""
+    found = model_windows(loaded, series, first, end)
+    if len(found) == 0:
         raise UsageError(
             f"no window has its {loaded.horizon} targets inside rows [{first}, {end}); "
             "evaluate on more rows (an earlier --from) or more data"
         )
-    return Windows(series, starts, loaded.lookback, loaded.horizon, loaded.run.model.n_targets)
+    return found
+
+
+def scored_rows(loaded: LoadedModel, frame: Frame, start: str | None, end: str | None
+                ) -> tuple[int, int]:
+    """Rows [first, end) whose targets are scored: by default from where the model's
+    validation part ended to the end of the data. `start`/`end`: row index or timestamp."""
+    n_rows = len(frame.values)
+    first = resolve_row(frame, start, "--from") if start else loaded.card.split.val_end
+    stop = resolve_row(frame, end, "--to") if end else n_rows
+    if not start and first + loaded.horizon > n_rows:
+        raise UsageError(f"evaluation starts by default where the model's validation part "
+                         f"ended, at row {first}, but the data has {n_rows} rows; "
+                         "choose the first evaluated row with --from (a row or a timestamp)")
+    return first, stop
 
 
 def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
@@ -72,15 +86,12 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
     Each forecaster's intervals come from its own residuals on the validation windows, by
     the same method; the model uses the calibration stored in its file (what predict shows).
     """
-    scaled = loaded.scaler.transform(frame.values).astype(np.float32)
-    series = torch.from_numpy(scaled).to(loaded.device)
-    split = loaded.meta["split"]
-    test = window_forecasts(loaded.model, evaluation_windows(loaded, series, first, end),
-                            loaded.device)
-    val = window_forecasts(loaded.model, validation_windows(loaded, series, split),
-                           loaded.device)
-    period = season_length(loaded.meta["freq"], season, loaded.lookback)
-    forecasters = point_forecasters(loaded, series, split["train_end"], period)
+    series = scaled_series(loaded, frame.values)
+    split = loaded.card.split
+    test = _window_forecasts(loaded, evaluation_windows(loaded, series, first, end))
+    val = _window_forecasts(loaded, validation_windows(loaded, series))
+    period = season_length(loaded.card.freq, season, loaded.lookback)
+    forecasters = point_forecasters(loaded, series, split.train_end, period)
     n_targets = loaded.run.model.n_targets
     scale = loaded.scaler.scale[:n_targets]
     truth = test[2]
@@ -93,7 +104,7 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
                                                   forecaster(val[0], val[1]), val, stored,
                                                   _levels(loaded))
     return {"windows": len(truth), "rows": [first, end], "season": period,
-            "targets": loaded.meta["targets"], "scores": results,
+            "targets": list(loaded.card.targets), "scores": results,
             "intervals": {"levels": list(_levels(loaded)), "calibration_windows": len(val[2]),
                           "scores": quantile_results}}
 
@@ -105,8 +116,9 @@ def point_forecasters(loaded: LoadedModel, series: torch.Tensor, train_end: int,
                       period: int | None) -> dict[str, Forecaster]:
     """The model and each baseline as (inputs' targets (W, L, T), model forecast) -> (W, H, T)."""
     horizon = loaded.horizon
-    weights = linear_weights(NormalEquations.of(
-        _train_windows(loaded, series, train_end).batches(2048), loaded.run.model.n_targets))
+    training = model_windows(loaded, series, 0, train_end)
+    weights = linear_weights(NormalEquations.of(training.batches(2048),
+                                                loaded.run.model.n_targets))
     forecasters: dict[str, Forecaster] = {
         "model": lambda x, pred: pred,
         "repeat_last": lambda x, pred: repeat_last(x, horizon),
@@ -133,19 +145,28 @@ def _interval_scores(forecast: np.ndarray, x: np.ndarray, truth: np.ndarray,
                                   grid.quantiles(forecast, scale), CRPS_LEVELS, truth))
 
 
-def validation_windows(loaded: LoadedModel, series: torch.Tensor, split: dict) -> Windows:
+def validation_windows(loaded: LoadedModel, series: torch.Tensor) -> Windows:
     """The windows the intervals were calibrated on; their rows must be in the data."""
-    val_end = split["val_end"]
-    if len(series) < val_end:
+    split = loaded.card.split
+    if len(series) < split.val_end:
         raise DataError(
             f"the data has {len(series)} rows but the model's validation part, where the "
-            f"intervals of every forecaster are calibrated, ends at row {val_end}; evaluate "
-            "with the file the model was trained on (or one that begins the same way)"
+            f"intervals of every forecaster are calibrated, ends at row {split.val_end}; "
+            "evaluate with the file the model was trained on (or one that begins the same way)"
         )
-    return evaluation_windows(loaded, series, split["train_end"], val_end)
+    return evaluation_windows(loaded, series, split.train_end, split.val_end)
 
 
-def _train_windows(loaded: LoadedModel, series: torch.Tensor, train_end: int) -> Windows:
-    """The training windows, for the linear baseline's fit."""
-    starts = window_starts(0, train_end, loaded.lookback, loaded.horizon)
-    return Windows(series, starts, loaded.lookback, loaded.horizon, loaded.run.model.n_targets)
+def _window_forecasts(loaded: LoadedModel, found: Windows
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inputs' target channels (W, L, T), model forecasts (W, H, T) and truths (W, H, T),
+    in float64 so the interval arithmetic matches predict's."""
+    x, truth = _target_channels(found)
+    pred = run_model(loaded, found).prediction
+    return x.astype(np.float64), pred.astype(np.float64), truth.astype(np.float64)
+
+
+def _target_channels(found: Windows) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs' target channels (W, L, T) and truths (W, H, T) of every window."""
+    x, y = found.everything()
+    return x[..., : found.n_targets].cpu().numpy(), y.cpu().numpy()

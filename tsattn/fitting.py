@@ -8,22 +8,30 @@ atomically every time it improves, with a resume file beside it after every epoc
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from tsattn import __version__
 from tsattn.baselines import season_length, validation_baselines
 from tsattn.calibration import calibrate_model
+from tsattn.card import (
+    Baselines,
+    DataSource,
+    EpochRecord,
+    LoopState,
+    Metrics,
+    ModelCard,
+    ResumeCard,
+    ScalerStats,
+    Split,
+)
 from tsattn.checkpoint import load_resume, resume_path, save_checkpoint, save_resume
-from tsattn.config import RunConfig, from_dict, to_dict
+from tsattn.config import RunConfig
 from tsattn.data import (
     Frame,
     Scaler,
@@ -33,8 +41,9 @@ from tsattn.data import (
     split_rows,
     time_labels,
 )
+from tsattn.device import autocast_for, resolve_device
 from tsattn.distributed import Cluster, Shards
-from tsattn.errors import DataError, UsageError
+from tsattn.errors import CheckpointError, DataError
 from tsattn.intervals import Calibration
 from tsattn.models import Forecaster, build_model
 from tsattn.models.linear import (
@@ -45,18 +54,17 @@ from tsattn.models.linear import (
     fit_covariates,
     fit_linear_path,
 )
+from tsattn.plan import check_resume, resolve
 from tsattn.training import (
     EpochReport,
     Observer,
     OneProcess,
     TrainState,
-    autocast_for,
     make_optimizer,
-    resolve_device,
     score_start,
     train,
 )
-from tsattn.windows import Windows, window_starts
+from tsattn.windows import Windows
 
 
 @dataclass
@@ -74,6 +82,8 @@ class Prepared:
 def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
     """Split chronologically, fit the scaler on the training rows only, cut windows.
 
+    `run` is resolved (`plan.resolve`): its channel counts are the frame's.
+
     The whole scaled series is one device tensor; the parts differ only in which window
     starts they own, so a validation window can reach back into training rows for its
     inputs while every one of its targets lies in the validation part.
@@ -89,16 +99,10 @@ def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
             "at least that many; move --train-end/--val-end apart or use a shorter --horizon"
         )
     scaler = fit_scaler(frame.values[:train_end])
-    series = torch.from_numpy(scaler.transform(frame.values).astype(np.float32)).to(device)
-    model_cfg = dataclasses.replace(
-        run.model, n_channels=len(frame.columns), n_targets=frame.n_targets
-    )
-    run = dataclasses.replace(run, model=model_cfg)
+    series = torch.from_numpy(scaler.transform(frame.values)).to(device)
     n_targets = frame.n_targets
-    train_w = Windows(series, window_starts(0, train_end, lookback, horizon), lookback, horizon,
-                      n_targets)
-    val_w = Windows(series, window_starts(train_end, val_end, lookback, horizon), lookback,
-                    horizon, n_targets)
+    train_w = Windows.between(series, 0, train_end, lookback, horizon, n_targets)
+    val_w = Windows.between(series, train_end, val_end, lookback, horizon, n_targets)
     return Prepared(run, scaler, train_end, val_end, train_w, val_w)
 
 
@@ -166,44 +170,51 @@ def attention_share(model: Forecaster, windows: Windows, batch_size: int = 512
     return added / total if total > 0 else 0.0
 
 
-def model_metadata(frame: Frame, prep: Prepared, state: TrainState, seconds: float,
-                   free: FreeBaselines, share: float | None = None,
-                   intervals: Calibration | None = None) -> dict:
-    """Everything besides tensors that predict, evaluate and info need, as plain JSON.
+def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float,
+              free: FreeBaselines, share: float | None = None,
+              intervals: Calibration | None = None) -> ModelCard:
+    """Everything besides tensors that predict, evaluate and info need.
 
     `intervals` is calibrated once training ends; the models saved at each improvement
     before that (kept on an interrupt) forecast without quantiles.
     """
     # only the last label: this runs at every improvement, inside the training loop
     last_time = time_labels(frame, slice(-1, None))[0] if frame.times is not None else None
-    meta = {
-        "tsattn_version": __version__,
-        "config": to_dict(prep.run),
-        "columns": list(frame.columns),
-        "header": list(frame.header),  # every column of the file: reads headerless history
-        "targets": list(frame.columns[: frame.n_targets]),
-        "covariates": list(frame.columns[frame.n_targets :]),
-        "time_col": frame.time_col,
-        "freq": frame.freq,
-        "last_time": last_time,
-        "n_rows": len(frame.values),
-        "split": {"train_end": prep.train_end, "val_end": prep.val_end},
-        "scaler": prep.scaler.to_dict(),
-        "metrics": {
-            "best_val_mse": state.best_val,
-            "epochs_run": state.epoch,
-            "stopped_early": state.stopped_early,
-            "train_seconds": round(seconds, 3),
-            "history": state.history,
-            "linear_ridge": None if free.linear is None else free.linear.ridge,
-            "covariate_ridge": None if free.linear is None else free.linear.covariate_ridge,
-            "baselines_val_mse": free.val_mse,
-            "attention_share": share,
-        },
-    }
-    if intervals is not None:
-        meta["intervals"] = intervals.to_dict()
-    return meta
+    linear = free.linear
+    return ModelCard(
+        targets=frame.targets, covariates=frame.covariates, header=frame.header,
+        time_col=frame.time_col, freq=frame.freq, last_time=last_time,
+        n_rows=len(frame.values), split=Split(prep.train_end, prep.val_end),
+        scaler=ScalerStats(tuple(map(float, prep.scaler.mean)),
+                           tuple(map(float, prep.scaler.scale))),
+        config=prep.run,
+        metrics=Metrics(
+            best_val_mse=state.best_val, epochs_run=state.epoch,
+            stopped_early=state.stopped_early, train_seconds=round(seconds, 3),
+            history=_records(state.history),
+            linear_ridge=None if linear is None else linear.ridge,
+            covariate_ridge=None if linear is None or linear.covariate_ridge is None
+            else tuple(linear.covariate_ridge),
+            attention_share=share,
+        ),
+        tsattn_version=__version__,
+        source=data_source(frame),
+        baselines=Baselines(**free.val_mse),
+        calibration=None if intervals is None else intervals.to_card(),
+    )
+
+
+def data_source(frame: Frame) -> DataSource | None:
+    """The training file's name, data rows and content hash, for the card."""
+    if frame.source is None or frame.sha256 is None:
+        return None
+    return DataSource(name=frame.source, rows=len(frame.values), sha256=frame.sha256)
+
+
+def _records(history: list[dict[str, float]]) -> tuple[EpochRecord, ...]:
+    """Epoch 0 (the untrained start) has a validation loss only."""
+    return tuple(EpochRecord(int(h["epoch"]), h.get("train_loss"), float(h["val_loss"]))
+                 for h in history)
 
 
 class _Saver:
@@ -221,9 +232,9 @@ class _Saver:
 
     def save_best(self, state: TrainState) -> None:
         """The best weights so far, with the metrics up to now (epochs run, history)."""
-        meta = model_metadata(self.frame, self.prep, state, time.perf_counter() - self.started,
-                              self.free)
-        save_checkpoint(self.model_path, state.best_weights, meta)
+        card = make_card(self.frame, self.prep, state, time.perf_counter() - self.started,
+                         self.free)
+        save_checkpoint(self.model_path, state.best_weights, card)
 
     def on_epoch(self, report: EpochReport, state: TrainState) -> None:
         self.save_best(state)
@@ -232,34 +243,40 @@ class _Saver:
 
 
 def fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
-        resume: bool = False, cluster: Cluster | None = None) -> tuple[TrainState, dict]:
+        resume: bool = False, cluster: Cluster | None = None) -> tuple[TrainState, ModelCard]:
     """Train a model on `frame` and leave the best one in `model_path`.
 
-    Returns the final state and the metadata written with the model. On an interrupt or
+    Returns the final state and the card written with the model. On an interrupt or
     a diverging loss the best model so far is already on disk, because it is saved at
     every improvement; the exception propagates for the CLI to report. With a `cluster`
     (torchrun) every rank trains its share and rank 0 alone writes files and reports.
     """
-    if resume:
-        run = _resumed_run(model_path)
+    run = resolve(run, frame)
+    resumed = load_resume(resume_path(model_path)) if resume else None
+    if resumed is not None:
+        check_resume(run, frame, resumed[1])
     device = resolve_device(run.train.device)
     if cluster is None:
-        return _fit(frame, run, observer, model_path, resume, OneProcess(), device)
+        return _fit(frame, run, observer, model_path, resumed, OneProcess(), device)
     shards = Shards.start(cluster, device)
     try:
-        return _fit(frame, run, observer, model_path, resume, shards, shards.device)
+        return _fit(frame, run, observer, model_path, resumed, shards, shards.device)
     finally:
         shards.close()
 
 
-def _fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path, resume: bool,
-         replicas: OneProcess | Shards, device: torch.device) -> tuple[TrainState, dict]:
+def _fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
+         resumed: tuple[dict[str, Tensor], ResumeCard] | None, replicas: OneProcess | Shards,
+         device: torch.device) -> tuple[TrainState, ModelCard]:
     torch.manual_seed(run.train.seed)
     prep = prepare(frame, run, device)
-    model = build_model(prep.run.model).to(device)
+    model = build_model(run.model).to(device)
+    resume = resumed is not None
     free = fit_free_baselines(model, prep, frame.freq, resume)
     optimizer = make_optimizer(model, run.train, device)
-    state = _restore(model_path, model, optimizer) if resume else TrainState()
+    state = TrainState()
+    if resumed is not None:
+        state = _restore(*resumed, model, optimizer, resume_path(model_path))
     runnable: nn.Module = model
     if isinstance(replicas, Shards):
         replicas.check(prep.train, run.train.batch_size)
@@ -281,65 +298,59 @@ def _fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path, res
     # train() leaves the best weights in `model`: its validation residuals set the intervals
     intervals = (calibrate_model(model, prep.val, device, prep.run.train.quantiles)
                  if replicas.is_main else None)
-    meta = model_metadata(frame, prep, state, time.perf_counter() - started, free, share,
-                          intervals)
+    card = make_card(frame, prep, state, time.perf_counter() - started, free, share,
+                     intervals)
     if replicas.is_main:
-        save_checkpoint(model_path, state.best_weights, meta)
+        save_checkpoint(model_path, state.best_weights, card)
         resume_path(model_path).unlink(missing_ok=True)
-    return state, meta
+    return state, card
 
 
-def _resume_payload(saver: _Saver, state: TrainState) -> tuple[dict[str, Tensor], dict]:
+def _resume_payload(saver: _Saver, state: TrainState) -> tuple[dict[str, Tensor], ResumeCard]:
+    """Optimizer slots, weights and RNG as tensors; the loop's state as a card.
+
+    The optimizer's param_groups are not stored: they follow from the configuration, and
+    the schedule sets the learning rate before every step.
+    """
     tensors: dict[str, Tensor] = {f"model.{k}": v for k, v in saver.model.state_dict().items()}
     tensors.update({f"best.{k}": v for k, v in state.best_weights.items()})
-    opt = saver.optimizer.state_dict()
-    for idx, slots in opt["state"].items():
+    for idx, slots in saver.optimizer.state_dict()["state"].items():
         tensors.update({f"opt.{idx}.{name}": value for name, value in slots.items()})
     tensors["rng.cpu"] = torch.get_rng_state()
-    info = {
-        "config": to_dict(saver.prep.run),
-        "param_groups": opt["param_groups"],
-        "state": {
-            "epoch": state.epoch, "step": state.step, "best_val": state.best_val,
-            "bad_epochs": state.bad_epochs, "history": state.history,
-            "stopped_early": state.stopped_early,
-        },
-    }
-    return tensors, json.loads(json.dumps(info, default=_json_number))
+    loop = LoopState(
+        epoch=state.epoch, step=state.step,
+        best_val=state.best_val if math.isfinite(state.best_val) else None,
+        bad_epochs=state.bad_epochs, stopped_early=state.stopped_early,
+        history=_records(state.history),
+    )
+    return tensors, ResumeCard(config=saver.prep.run, columns=saver.frame.columns, state=loop,
+                               source=data_source(saver.frame))
 
 
-def _json_number(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    raise TypeError(f"cannot store {type(value).__name__} in the resume state")
-
-
-def _resumed_run(model_path: Path) -> RunConfig:
-    path = resume_path(model_path)
-    if not path.exists():
-        raise UsageError(
-            f"nothing to resume: {str(path)!r} does not exist; train without --resume first"
-        )
-    _, info = load_resume(path)
-    return from_dict(info["config"])
-
-
-def _restore(model_path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainState:
+def _restore(tensors: dict[str, Tensor], card: ResumeCard, model: nn.Module,
+             optimizer: torch.optim.Optimizer, path: Path) -> TrainState:
     """Load weights, optimizer slots, RNG and loop state saved by `_resume_payload`."""
-    tensors, info = load_resume(resume_path(model_path))
-    model.load_state_dict(_prefixed(tensors, "model."))
     slots: dict[int, dict[str, Tensor]] = {}
     for key, value in _prefixed(tensors, "opt.").items():
         idx, name = key.split(".", 1)
         slots.setdefault(int(idx), {})[name] = value
-    optimizer.load_state_dict({"state": slots, "param_groups": info["param_groups"]})
-    torch.set_rng_state(tensors["rng.cpu"])
-    saved = info["state"]
-    best_val = saved["best_val"] if saved["best_val"] is not None else math.inf
+    try:
+        model.load_state_dict(_prefixed(tensors, "model."))
+        groups = optimizer.state_dict()["param_groups"]
+        optimizer.load_state_dict({"state": slots, "param_groups": groups})
+        torch.set_rng_state(tensors["rng.cpu"])
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"resume file {str(path)!r} does not fit its run "
+                              f"({type(exc).__name__}); delete it to train from the start"
+                              ) from exc
+    saved = card.state
     return TrainState(
-        epoch=saved["epoch"], step=saved["step"], best_val=best_val,
-        bad_epochs=saved["bad_epochs"], best_weights=_prefixed(tensors, "best."),
-        history=saved["history"], stopped_early=saved["stopped_early"],
+        epoch=saved.epoch, step=saved.step,
+        best_val=saved.best_val if saved.best_val is not None else math.inf,
+        bad_epochs=saved.bad_epochs, best_weights=_prefixed(tensors, "best."),
+        history=[{k: v for k, v in dataclasses.asdict(h).items() if v is not None}
+                 for h in saved.history],
+        stopped_early=saved.stopped_early,
     )
 
 

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tsattn.config import parse_quantiles
-from tsattn.errors import UsageError
+from tsattn import card
 
 DEFAULT_LEVELS = (0.1, 0.5, 0.9)
 # an even grid for the CRPS estimate: CRPS = 2 * the integral of the pinball loss over levels
@@ -78,29 +77,21 @@ class Calibration:
         spread = scale[:, None, :, None] * np.moveaxis(self.offsets, 0, -1)[None]
         return pred[..., None] + spread
 
-    def to_dict(self) -> dict:
-        return {"method": "conformal", "levels": list(self.levels),
-                "offsets": self.offsets.tolist(), "floor": self.floor.tolist(),
-                "n_windows": self.n_windows}
+    def to_card(self) -> card.Calibration:
+        """The plain, typed form stored on the model card (checked when read back)."""
+        return card.Calibration(
+            levels=tuple(self.levels), offsets=_nested(self.offsets),
+            floor=tuple(float(v) for v in self.floor), n_windows=self.n_windows)
 
     @classmethod
-    def from_dict(cls, raw: object, horizon: int, n_targets: int) -> Calibration:
-        """Rebuild and check a stored calibration; ValueError names what is wrong."""
-        if not isinstance(raw, dict) or raw.get("method") != "conformal":
-            raise ValueError("intervals are not a conformal calibration")
-        try:
-            levels = parse_quantiles(raw.get("levels") or [])
-        except UsageError as exc:
-            raise ValueError(str(exc)) from exc
-        offsets = np.asarray(raw.get("offsets"), dtype=np.float64)
-        floor = np.asarray(raw.get("floor"), dtype=np.float64)
-        if offsets.shape != (len(levels), horizon, n_targets) or floor.shape != (n_targets,):
-            raise ValueError("interval offsets do not match the levels, horizon and targets")
-        if not (np.isfinite(offsets).all() and np.isfinite(floor).all() and (floor > 0).all()):
-            raise ValueError("interval offsets are not finite")
-        if (np.diff(offsets, axis=0) < 0).any():
-            raise ValueError("interval offsets cross")
-        return cls(levels, offsets, floor, int(raw.get("n_windows", 0)))
+    def from_card(cls, stored: card.Calibration) -> Calibration:
+        """Arrays from a card's calibration (its shape was checked when the card was read)."""
+        return cls(stored.levels, np.asarray(stored.offsets, dtype=np.float64),
+                   np.asarray(stored.floor, dtype=np.float64), stored.n_windows)
+
+
+def _nested(offsets: np.ndarray) -> tuple[tuple[tuple[float, ...], ...], ...]:
+    return tuple(tuple(tuple(float(v) for v in row) for row in step) for step in offsets)
 
 
 def calibrate(pred: np.ndarray, truth: np.ndarray, x: np.ndarray,

@@ -18,9 +18,10 @@ def run_faithfulness(model_file: Path, source: Path | TextIO, *, start: str | No
                      end: str | None, windows: int, seed: int, json_out: bool, fill: str,
                      device: str) -> None:
     """Rank the inputs of evaluation windows three ways and compare the ERASER curves."""
-    loaded, frame = load_history(model_file, source, fill, device, quiet=False)
+    model, frame = load_history(model_file, source, fill, device, quiet=False)
+    loaded = model.loaded
     n_rows = len(frame.values)
-    first = resolve_row(frame, start, "--from") if start else loaded.meta["split"]["val_end"]
+    first = resolve_row(frame, start, "--from") if start else loaded.card.split.val_end
     stop = resolve_row(frame, end, "--to") if end else n_rows
     if not start and first + loaded.horizon > n_rows:
         raise UsageError(f"the check runs by default on the rows after the model's validation "

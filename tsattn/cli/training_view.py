@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tsattn.checkpoint import read_metadata, resume_path
+from tsattn.card import ModelCard
+from tsattn.checkpoint import read_card, resume_path
 from tsattn.cli.ranks import in_torchrun, is_main_rank
 from tsattn.cli.render import ProgressObserver, console, key_value_table, one_line, warn
-from tsattn.config import RunConfig, validate_model
+from tsattn.config import RunConfig
 from tsattn.data import read_frame
 from tsattn.errors import Interrupted, TrainingError, TsattnError
+from tsattn.plan import resolve
 
 if TYPE_CHECKING:
     from tsattn.baselines import Comparison
@@ -25,8 +26,7 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
                        fill=run.data.fill)
     if not quiet:
         warn(frame.warnings)
-    validate_model(dataclasses.replace(run.model, n_channels=len(frame.columns),
-                                       n_targets=frame.n_targets))
+    run = resolve(run, frame)
     # torch: imported only once the data is known to be good
     from tsattn.baselines import Comparison
     from tsattn.distributed import detect
@@ -37,7 +37,7 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
     before = _identity(model_path)
     try:
         with contextlib.nullcontext() if quiet else observer:
-            state, meta = fit(frame, run, observer, model_path, resume, detect())
+            state, card = fit(frame, run, observer, model_path, resume, detect())
     except RuntimeError as exc:
         if not (in_torchrun() and is_main_rank()):
             raise
@@ -49,10 +49,9 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
     except TrainingError as exc:
         # no --resume hint: the resumed run would take the same steps into the same NaN
         raise TrainingError(f"{exc}; {_kept(model_path, before, 'stopped', False)}") from exc
-    comparison = Comparison(meta["metrics"]["best_val_mse"],
-                            meta["metrics"]["baselines_val_mse"])
+    comparison = Comparison(card.metrics.best_val_mse, card.baselines_val_mse())
     if not quiet:
-        _summary(model_path, state, meta, comparison)
+        _summary(model_path, state, card, comparison)
         warn([w for w in (comparison.warning(),) if w])
 
 
@@ -77,10 +76,9 @@ def _kept(model_path: Path, before: tuple | None, what: str, resumable: bool) ->
     where = str(model_path)
     if _identity(model_path) not in (before, None):
         try:
-            metrics = read_metadata(model_path)["metrics"]
-            saved = (f" (epoch {int(metrics['epochs_run'])}, validation MSE "
-                     f"{float(metrics['best_val_mse']):.4f})")
-        except (TsattnError, KeyError, TypeError, ValueError):
+            metrics = read_card(model_path).metrics
+            saved = f" (epoch {metrics.epochs_run}, validation MSE {metrics.best_val_mse:.4f})"
+        except TsattnError:
             saved = ""
         return f"{what}; the best model so far{saved} is in {where!r}{again}"
     if before is not None:
@@ -88,18 +86,18 @@ def _kept(model_path: Path, before: tuple | None, what: str, resumable: bool) ->
     return f"{what} before the first epoch ended; no model was saved"
 
 
-def _summary(model_path: Path, state: Any, meta: dict, comparison: Comparison) -> None:
-    metrics = meta["metrics"]
+def _summary(model_path: Path, state: Any, card: ModelCard, comparison: Comparison) -> None:
+    metrics = card.metrics
     # patience can run out on the last epoch too; that is not an early stop
-    early = state.stopped_early and state.epoch < meta["config"]["train"]["epochs"]
+    early = state.stopped_early and state.epoch < card.config.train.epochs
     why = "early stop" if early else "all epochs"
     key_value_table(f"saved {model_path}", [
-        ("model", meta["config"]["model"]["kind"]),
-        ("targets", ", ".join(meta["targets"])),
+        ("model", card.config.model.kind),
+        ("targets", ", ".join(card.targets)),
         ("validation MSE", comparison.describe()),
-        *_share_row(metrics.get("attention_share")),
-        ("epochs", f"{metrics['epochs_run']} ({why})"),
-        ("training time", f"{metrics['train_seconds']:.1f} s"),
+        *_share_row(metrics.attention_share),
+        ("epochs", f"{metrics.epochs_run} ({why})"),
+        ("training time", f"{metrics.train_seconds:.1f} s"),
     ])
     console.print(f"next: tsattn predict {model_path} DATA > forecast.csv")
 
@@ -107,4 +105,4 @@ def _summary(model_path: Path, state: Any, meta: dict, comparison: Comparison) -
 def _share_row(share: float | None) -> list[tuple[str, str]]:
     if share is None:
         return []
-    return [("attention path", f"{share:.0%} of the forecast's movement (the rest: linear path)")]
+    return [("attention path", f"{share:.1%} of the forecast's movement (the rest: linear path)")]

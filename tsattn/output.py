@@ -1,0 +1,125 @@
+"""Forecast output formats: CSV and JSON text, and the columns a DataFrame is built from.
+
+The CLI writes these to stdout or a file and the Python API turns the columns into a
+DataFrame, so a forecast reads the same through both. Column names are unique: a rolling
+forecast without a time column has `origin,row,step` (not two columns named `step`), and a
+target named like a leading column gets a `_2` suffix.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import numpy as np
+
+from tsattn.forecasting import ForecastResult
+from tsattn.intervals import level_name
+
+
+def forecast_header(result: ForecastResult, time_col: str | None, rolling: bool) -> list[str]:
+    """Leading columns then targets: `time` (or `step`) for one origin; `origin, time (or
+    row), step` when rolling."""
+    lead = ["origin", time_col or "row", "step"] if rolling else [time_col or "step"]
+    return unique_names(lead + output_columns(result)[0])
+
+
+def output_columns(result: ForecastResult) -> tuple[list[str], np.ndarray]:
+    """Column names and (O, H, K) values: each target, then its quantiles beside it.
+
+    `OT, OT_q0.1, OT_q0.5, OT_q0.9`: the point forecast keeps the target's own name, so a
+    reader of the plain forecast is unchanged.
+    """
+    if result.quantiles is None:
+        return list(result.targets), result.values
+    names, blocks = [], []
+    for t, target in enumerate(result.targets):
+        names += [target] + [f"{target}_{level_name(q)}" for q in result.levels]
+        blocks += [result.values[..., t, None], result.quantiles[..., t, :]]
+    return names, np.concatenate(blocks, axis=-1)
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """`names` with each repeat renamed `name_2`, `name_3`, ... so every column is unique."""
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        candidate, k = name, 1
+        while candidate in seen:
+            k += 1
+            candidate = f"{name}_{k}"
+        seen.add(candidate)
+        out.append(candidate)
+    return out
+
+
+def forecast_csv(result: ForecastResult, time_col: str | None, rolling: bool) -> str:
+    """Wide CSV (time, targets...) for one origin; long (origin, time, step, ...) if rolling.
+
+    Values are formatted one row at a time (7 significant digits, float32's precision):
+    a rolling forecast over a year of hourly data is hundreds of thousands of rows.
+    """
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow(forecast_header(result, time_col, rolling))
+    table = output_columns(result)[1]
+    n_origins, horizon, n_columns = table.shape
+    row_format = ",".join(["%.7g"] * n_columns)
+    values = [row_format % tuple(row) for row in
+              table.reshape(n_origins * horizon, n_columns).tolist()]
+    lines = []
+    for o, origin in enumerate(result.origins):
+        for h, when in enumerate(result.forecast_times[o]):
+            prefix = f"{origin},{when},{h + 1}," if rolling else f"{when},"
+            lines.append(prefix + values[o * horizon + h])
+    return header.getvalue() + "\n".join(lines) + "\n"
+
+
+def forecast_columns(result: ForecastResult, time_col: str | None, rolling: bool
+                     ) -> dict[str, list[Any]]:
+    """The CSV's columns as lists (for a DataFrame), values as Python floats."""
+    names = forecast_header(result, time_col, rolling)
+    table = output_columns(result)[1]
+    n_origins, horizon, n_columns = table.shape
+    lead: list[list[Any]] = [[], [], []] if rolling else [[]]
+    for o, origin in enumerate(result.origins):
+        times = result.forecast_times[o]
+        if rolling:
+            lead[0] += [origin] * horizon
+            lead[1] += times
+            lead[2] += list(range(1, horizon + 1))
+        else:
+            lead[0] += times
+    flat = table.reshape(n_origins * horizon, n_columns)
+    columns = lead + [flat[:, k].tolist() for k in range(n_columns)]
+    return dict(zip(names, columns, strict=True))
+
+
+def forecast_json(result: ForecastResult, time_col: str | None, summary: dict | None) -> str:
+    """One document: targets, quantile levels, and per origin its forecast times and values
+    by column (the same columns as the CSV: each target, then its quantiles)."""
+    time_key = time_col or "step"
+    names, table = output_columns(result)
+    forecasts = [
+        {"origin": origin, time_key: result.forecast_times[o],
+         "values": {name: [float(v) for v in table[o, :, k]] for k, name in enumerate(names)}}
+        for o, origin in enumerate(result.origins)
+    ]
+    document = {"targets": result.targets, "quantiles": list(result.levels),
+                "time_col": time_key, "forecasts": forecasts}
+    if summary is not None:
+        document["attention"] = summary
+    return json.dumps(document) + "\n"
+
+
+def scores_json(scores: dict) -> str:
+    """`evaluate --json`: numpy scalars as plain numbers."""
+    return json.dumps(scores, default=_plain) + "\n"
+
+
+def _plain(value: object) -> object:
+    item = getattr(value, "item", None)  # numpy scalars
+    if item is not None:
+        return item()
+    raise TypeError(type(value).__name__)
