@@ -285,7 +285,7 @@ def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
         ("free baselines", ", ".join(f"{k} {v:.4f}" for k, v in
                                      card.baselines_val_mse().items()) or "-"),
         ("attention path", "-" if card.metrics.attention_share is None
-         else f"{card.metrics.attention_share:.0%} of the forecast's movement"),
+         else f"{card.metrics.attention_share:.1%} of the forecast's movement"),
         ("tsattn version", card.tsattn_version),
     ]
     rows += [(f"model.{k}", str(v)) for k, v in dataclasses.asdict(model).items()
