@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from ltsf import DATA, ROOT, tsattn
+from suite import ROOT, SHARED, tsattn
+
+DATA = SHARED / "ETTh1.csv"
 
 LEVELS = (0.1, 0.5, 0.9)
 TOLERANCE = 0.03
@@ -110,21 +112,20 @@ NORMALISERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 def validation_forecasts(model_path: Path, data: Path) -> dict[str, tuple]:
     """(inputs, forecast, truth) on the validation windows for the model and each baseline."""
-    import torch
-
-    from tsattn.calibration import window_forecasts
+    from tsattn.baselines import season_length
     from tsattn.data import read_frame
-    from tsattn.evaluation import point_forecasters, season_length, validation_windows
-    from tsattn.forecasting import history_columns, load_forecaster
+    from tsattn.evaluation import point_forecasters, validation_windows
+    from tsattn.inference import history_columns, load_forecaster, run_model, scaled_series
 
     loaded = load_forecaster(model_path)
     frame = read_frame(data, **history_columns(loaded))
-    series = torch.from_numpy(loaded.scaler.transform(frame.values))
-    split = loaded.meta["split"]
-    x, pred, truth = window_forecasts(loaded.model, validation_windows(loaded, series, split),
-                                      loaded.device)
-    period = season_length(loaded.meta["freq"], None, loaded.lookback)
-    forecasters = point_forecasters(loaded, series, split["train_end"], period)
+    series = scaled_series(loaded, frame.values)
+    found = validation_windows(loaded, series)
+    inputs, targets = found.everything()
+    x, truth = inputs[..., : found.n_targets].cpu().numpy(), targets.cpu().numpy()
+    pred = run_model(loaded, found).prediction
+    period = season_length(loaded.card.freq, None, loaded.lookback)
+    forecasters = point_forecasters(loaded, series, loaded.card.split.train_end, period)
     return {name: (x.astype(np.float64), f(x, pred).astype(np.float64), truth.astype(np.float64))
             for name, f in forecasters.items()}
 
