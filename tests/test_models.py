@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from tsattn.config import MODEL_KINDS, ModelConfig
+from tsattn.config import ATTENTION_KINDS, MODEL_KINDS, ModelConfig
 from tsattn.errors import DataError, UsageError
 from tsattn.models import Forecast, Forecaster, RevIN, build_model, model_class
 from tsattn.models.attention import (
@@ -77,6 +77,11 @@ def assert_distribution_rows(maps: torch.Tensor, shape: tuple[int, ...]) -> None
     assert maps.shape == shape
     assert (maps >= 0).all()
     torch.testing.assert_close(maps.sum(-1), torch.ones(shape[:-1]), atol=1e-5, rtol=0)
+
+
+def test_every_attention_choice_has_a_score() -> None:
+    """The CLI's list stays torch-free in config.py; the scores live beside the models."""
+    assert tuple(SCORES) == ATTENTION_KINDS
 
 
 def test_registry_holds_every_configurable_kind() -> None:
