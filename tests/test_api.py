@@ -16,6 +16,10 @@ import pytest
 from tests.conftest import ROOT, TINY, run_cli
 from tsattn.api import load
 
+# each target, then its quantiles beside it
+COLUMNS = ["load", "load_q0.1", "load_q0.5", "load_q0.9", "temp", "temp_q0.1", "temp_q0.5",
+           "temp_q0.9"]
+
 
 def test_predict_and_evaluate_match_the_cli(tiny_model: Path, hourly_csv: Path):
     model = load(tiny_model)
@@ -24,9 +28,9 @@ def test_predict_and_evaluate_match_the_cli(tiny_model: Path, hourly_csv: Path):
     done = run_cli("predict", str(tiny_model), str(hourly_csv))
     assert done.returncode == 0, done.stderr
     cli = pd.read_csv(io.StringIO(done.stdout))
-    assert list(forecast.columns) == list(cli.columns) == ["date", "load", "temp"]
+    assert list(forecast.columns) == list(cli.columns) == ["date", *COLUMNS]
     assert list(forecast["date"]) == list(cli["date"])
-    np.testing.assert_allclose(forecast[["load", "temp"]], cli[["load", "temp"]], rtol=1e-6)
+    np.testing.assert_allclose(forecast[cli.columns[1:]], cli[cli.columns[1:]], rtol=1e-6)
     scores = model.evaluate(history)
     done = run_cli("evaluate", str(tiny_model), str(hourly_csv), "--json", "--quiet")
     cli_scores = json.loads(done.stdout)
@@ -39,7 +43,7 @@ def test_predict_and_evaluate_match_the_cli(tiny_model: Path, hourly_csv: Path):
 def test_rolling_dataframe_has_the_long_format(tiny_model: Path, hourly_csv: Path):
     model = load(tiny_model)
     forecast = model.predict(pd.read_csv(hourly_csv).tail(30), rolling=True)
-    assert list(forecast.columns) == ["origin", "date", "step", "load", "temp"]
+    assert list(forecast.columns) == ["origin", "date", "step", *COLUMNS]
     assert len(forecast) == (30 - 24 + 1) * 6 and forecast["step"].max() == 6
 
 

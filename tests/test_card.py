@@ -39,7 +39,9 @@ def test_json_round_trip_is_exact():
 
 def test_extension_sections_round_trip():
     card = sample_card(baselines=Baselines(repeat_last=0.9, linear=0.5),
-                       calibration=Calibration(levels=(0.8,), widths=(((0.1,), (0.2,)),)))
+                       calibration=Calibration(levels=(0.1, 0.9),
+                                               offsets=(((-0.2,), (-0.3,)), ((0.1,), (0.2,))),
+                                               floor=(0.01,), n_windows=5))
     again = ModelCard.from_json(card.to_json())
     assert again == card and again.baselines.seasonal_naive is None
     assert sample_card().to_dict()["baselines"] is None

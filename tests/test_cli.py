@@ -42,7 +42,8 @@ def test_piped_history_gives_exactly_horizon_rows(tiny_model: Path, hourly_csv: 
     done = run_cli("predict", str(tiny_model), "-", stdin=hourly_csv.read_text())
     assert done.returncode == 0, done.stderr
     rows = parse_csv(done.stdout)
-    assert rows[0] == ["date", "load", "temp"]
+    assert rows[0] == ["date", "load", "load_q0.1", "load_q0.5", "load_q0.9",
+                       "temp", "temp_q0.1", "temp_q0.5", "temp_q0.9"]
     assert len(rows) == 1 + 6
     # the hour after the last input row, written like the input's times ("2024-01-01 00:00")
     assert rows[1][0] == "2024-01-26 00:00"
@@ -83,7 +84,7 @@ def test_rolling_forecasts_every_origin(tiny_model: Path, hourly_csv: Path):
     done = run_cli("predict", str(tiny_model), "-", "--rolling", stdin=history)
     assert done.returncode == 0, done.stderr
     rows = parse_csv(done.stdout)
-    assert rows[0] == ["origin", "date", "step", "load", "temp"]
+    assert rows[0][:4] == ["origin", "date", "step", "load"] and "temp_q0.9" in rows[0]
     origins = 30 - 24 + 1
     assert len(rows) == 1 + origins * 6
     assert [r[2] for r in rows[1:7]] == ["1", "2", "3", "4", "5", "6"]

@@ -90,7 +90,8 @@ def test_forecast_times_keep_the_input_format(daily: tuple[Path, Path]):
     data, model = daily
     done = run_cli("predict", str(model), str(data))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[:2] == ["date,y", done.stdout.splitlines()[1]]
+    assert done.stdout.splitlines()[:2] == ["date,y,y_q0.1,y_q0.5,y_q0.9",
+                                            done.stdout.splitlines()[1]]
     assert [line.split(",")[0] for line in done.stdout.splitlines()[1:]] == [
         "2022-04-01", "2022-04-02", "2022-04-03"]
     rolling = run_cli("predict", str(model), str(data), "--rolling").stdout.splitlines()
@@ -105,7 +106,8 @@ def test_rolling_without_time_column_has_unique_columns(tmp_path: Path):
     done = run_cli("predict", str(model), str(data), "--rolling")
     assert done.returncode == 0, done.stderr
     header = done.stdout.splitlines()[0].split(",")
-    assert header == ["origin", "row", "step", "step_2", "origin_2"]
+    assert header == ["origin", "row", "step", "step_2", "step_q0.1", "step_q0.5", "step_q0.9",
+                      "origin_2", "origin_q0.1", "origin_q0.5", "origin_q0.9"]
     assert done.stdout.splitlines()[1].startswith("13,14,1,")
 
 
@@ -147,7 +149,7 @@ def test_plot_to_stdout(tiny_model: Path, hourly_csv: Path, tmp_path: Path):
                            str(hourly_csv), "--plot", "-", "-o", str(forecast)],
                           capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0 and done.stdout.startswith(b"\x89PNG")
-    assert forecast.read_text().startswith("date,load,temp\n")
+    assert forecast.read_text().startswith("date,load,load_q0.1,load_q0.5,load_q0.9,temp,")
 
 
 def test_a_new_model_kind_is_one_file_and_one_registry_line(

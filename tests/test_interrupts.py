@@ -258,12 +258,12 @@ def test_resume_after_sigint_equals_an_uninterrupted_run(interrupted, tmp_path: 
                    *SMALL)
     assert done.returncode == 0, done.stderr
 
-    (resumed, meta_r), (straight, meta_s) = load_checkpoint(model), load_checkpoint(whole)
+    (resumed, card_r), (straight, card_s) = load_checkpoint(model), load_checkpoint(whole)
     assert resumed.keys() == straight.keys()
     for name in straight:
         assert torch.equal(resumed[name], straight[name]), name
-    assert meta_r["metrics"]["history"] == meta_s["metrics"]["history"]
-    assert meta_r["metrics"]["epochs_run"] == meta_s["metrics"]["epochs_run"] == int(EPOCHS)
+    assert card_r.metrics.history == card_s.metrics.history
+    assert card_r.metrics.epochs_run == card_s.metrics.epochs_run == int(EPOCHS)
     forecasts = [cli("predict", str(m), str(data)) for m in (model, whole)]
     assert forecasts[0].returncode == 0 and forecasts[0].stdout == forecasts[1].stdout
 

@@ -4,7 +4,7 @@
 from tsattn.api import load
 
 model = load("etth1.tsattn")
-forecast = model.predict(history)        # DataFrame: time column, then one column per target
+forecast = model.predict(history)        # DataFrame: time column, each target and its quantiles
 scores = model.evaluate(test)            # {"windows": ..., "scores": {"model": {...}, ...}}
 ```
 

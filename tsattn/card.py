@@ -16,6 +16,7 @@ Nothing here imports torch, numpy or pandas: `tsattn info` reads cards in a blin
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import types
@@ -91,15 +92,18 @@ class Baselines:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Extension point: calibration of prediction intervals on held-out windows.
+    """Split-conformal calibration of prediction intervals on the validation windows.
 
-    `levels` are the coverage levels (e.g. 0.8, 0.9); `widths[i][h]` the half-width of level
-    i at forecast step h per target channel, in z-scored units. The intervals feature owns
-    this shape and may change it together with `FORMAT_VERSION`.
+    `offsets[q][h][t]` is the level-q quantile of the validation residuals at step h of
+    target t divided by their window's scale (see `tsattn.intervals`); `floor[t]` the
+    smallest window scale used, all in z-scored units.
     """
 
     levels: tuple[float, ...]
-    widths: tuple[tuple[tuple[float, ...], ...], ...]
+    offsets: tuple[tuple[tuple[float, ...], ...], ...]  # (Q, H, T)
+    floor: tuple[float, ...]  # (T,)
+    n_windows: int
+    method: str = "conformal"
 
 
 @dataclass(frozen=True)
@@ -303,3 +307,22 @@ def _check_consistent(card: ModelCard | ResumeCard) -> None:
         raise _Bad("scaler statistics that do not match its columns")
     if not 0 < card.split.train_end < card.split.val_end <= card.n_rows:
         raise _Bad("a 'split' outside its rows")
+    if card.calibration is not None:
+        _check_calibration(card.calibration, model.horizon, model.n_targets)
+
+
+def _check_calibration(cal: Calibration, horizon: int, n_targets: int) -> None:
+    """Levels sorted inside (0, 1), offsets shaped (Q, H, T) and not crossing, floor > 0."""
+    levels = cal.levels
+    if cal.method != "conformal" or not levels or not all(0 < q < 1 for q in levels) or any(
+            a >= b for a, b in itertools.pairwise(levels)):
+        raise _Bad("an unusable 'calibration' (levels)")
+    shaped = len(cal.offsets) == len(levels) and all(
+        len(step) == horizon and all(len(row) == n_targets for row in step)
+        for step in cal.offsets)
+    if not shaped or len(cal.floor) != n_targets or min(cal.floor) <= 0:
+        raise _Bad("a 'calibration' that does not match its horizon and targets")
+    for lower, upper in itertools.pairwise(cal.offsets):
+        if any(a > b for lo, up in zip(lower, upper, strict=True)
+               for a, b in zip(lo, up, strict=True)):
+            raise _Bad("a 'calibration' whose quantiles cross")

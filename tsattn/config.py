@@ -94,6 +94,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     compile: bool = False
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # calibrated after training
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,8 @@ def validate_train(cfg: TrainConfig) -> None:
     require_limits(cfg)
     if cfg.lr <= 0:
         raise UsageError(f"--lr must be positive, got {cfg.lr}")
+    if parse_quantiles(cfg.quantiles) != cfg.quantiles:
+        raise UsageError("--quantiles must be listed in increasing order")
 
 
 def validate_data(cfg: DataConfig) -> None:
@@ -218,18 +221,31 @@ def _typed(value: Any, hint: Any, name: str) -> Any:
     if int in allowed and isinstance(value, int) and not isinstance(value, bool):
         return value
     if float in allowed and isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except OverflowError:
-            raise UsageError(f"{flag} is too large, got {_short(value)}; fix its value") from None
-    if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)) and all(
-            isinstance(v, str) for v in value):
-        return tuple(value)
+        return _as_float(value, flag)
+    if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
+        item = typing.get_args(hint)[0]
+        if item is str and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        if item is float and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                 for v in value):
+            return tuple(_as_float(v, flag) for v in value)
     wanted = {int: "a whole number", float: "a number", bool: "true or false",
-              str: "a string"}.get(allowed[0], "a list of names")
+              str: "a string"}.get(allowed[0], _list_kind(hint))
     if name in ROW_FIELDS:
         wanted = "a row number or a timestamp"
     raise UsageError(f"{flag} must be {wanted}, got {value!r}; fix its value")
+
+
+def _as_float(value: int | float, flag: str) -> float:
+    """`value` as a float; an integer too large for one is a usage error, not a crash."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise UsageError(f"{flag} is too large, got {_short(value)}; fix its value") from None
+
+
+def _list_kind(hint: Any) -> str:
+    return "a list of numbers" if typing.get_args(hint)[:1] == (float,) else "a list of names"
 
 
 # derived from the data when a run is planned, never options (`info --json` shows them)
@@ -285,3 +301,37 @@ def option_sections() -> dict[str, str]:
         for f in dataclasses.fields(cls):
             sections[f.name] = name
     return sections
+
+
+def parse_quantiles(value: Any) -> tuple[float, ...]:
+    """Quantile levels from `0.1,0.5,0.9` (or a list), checked and sorted.
+
+    Each level must lie strictly between 0 and 1, none may repeat, and there must be at
+    least two, since an interval needs a lower and an upper end.
+    """
+    items = [i for i in value.split(",") if i.strip()] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise UsageError(f"--quantiles must be levels like 0.1,0.5,0.9, got {value!r}")
+    levels = [_level(item) for item in items]
+    repeated = sorted({x for x in levels if levels.count(x) > 1})
+    if repeated:
+        raise UsageError(f"--quantiles: level {repeated[0]:g} is given twice; list each "
+                         "level once")
+    if len(levels) < 2:
+        raise UsageError(f"--quantiles needs at least two levels for an interval, got "
+                         f"{len(levels)}; give e.g. 0.1,0.9 (an 80% interval)")
+    return tuple(sorted(levels))
+
+
+def _level(item: Any) -> float:
+    try:
+        if isinstance(item, bool):
+            raise TypeError
+        level = float(item.strip() if isinstance(item, str) else item)
+    except (TypeError, ValueError, OverflowError):
+        raise UsageError(f"--quantiles: {_short(item)} is not a number; give levels like "
+                         "0.1,0.5,0.9") from None
+    if not 0.0 < level < 1.0:  # also refuses nan
+        raise UsageError(f"--quantiles: level {level:g} is outside (0, 1); give levels "
+                         "strictly between 0 and 1, like 0.1,0.5,0.9")
+    return level

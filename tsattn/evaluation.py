@@ -7,7 +7,8 @@ units of published results), and MAE/RMSE are also given in the data's own units
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -20,8 +21,10 @@ from tsattn.baselines import (
     seasonal_naive,
 )
 from tsattn.data import Frame, resolve_row
-from tsattn.errors import UsageError
+from tsattn.errors import DataError, UsageError
 from tsattn.inference import LoadedModel, model_windows, run_model, scaled_series
+from tsattn.interval_scores import quantile_scores
+from tsattn.intervals import CRPS_LEVELS, Calibration, calibrate, window_scale
 from tsattn.models.linear import NormalEquations
 from tsattn.windows import Windows
 
@@ -78,27 +81,89 @@ def scored_rows(loaded: LoadedModel, frame: Frame, start: str | None, end: str |
 
 def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
              season: int | None = None) -> dict:
-    """Scores of the model and of each baseline on the windows with targets in [first, end)."""
+    """Scores of the model and of each baseline on the windows with targets in [first, end).
+
+    Each forecaster's intervals come from its own residuals on the validation windows, by
+    the same method; the model uses the calibration stored in its file (what predict shows).
+    """
     series = scaled_series(loaded, frame.values)
-    evaluated = evaluation_windows(loaded, series, first, end)
-    pred = run_model(loaded, evaluated).prediction
-    x, truth = _target_channels(evaluated)
-    training = model_windows(loaded, series, 0, loaded.card.split.train_end)
-    train = NormalEquations.of(training.batches(2048), loaded.run.model.n_targets)
-    horizon = loaded.horizon
-    forecasts = {
-        "model": pred,
-        "repeat_last": repeat_last(x, horizon),
-        "linear": apply_linear(linear_weights(train), x),
-    }
+    split = loaded.card.split
+    test = _window_forecasts(loaded, evaluation_windows(loaded, series, first, end))
+    val = _window_forecasts(loaded, validation_windows(loaded, series))
     period = season_length(loaded.card.freq, season, loaded.lookback)
-    if period is not None:
-        forecasts["seasonal_naive"] = seasonal_naive(x, horizon, period)
+    forecasters = point_forecasters(loaded, series, split.train_end, period)
     n_targets = loaded.run.model.n_targets
     scale = loaded.scaler.scale[:n_targets]
-    results = {name: score(f, truth, scale).__dict__ for name, f in forecasts.items()}
-    return {"windows": len(x), "rows": [first, end], "season": period,
-            "targets": list(loaded.card.targets), "scores": results}
+    truth = test[2]
+    results, quantile_results = {}, {}
+    for name, forecaster in forecasters.items():
+        forecast = forecaster(test[0], test[1])
+        results[name] = score(forecast, truth, scale).__dict__
+        stored = loaded.calibration if name == "model" else None
+        quantile_results[name] = _interval_scores(forecast, test[0], truth,
+                                                  forecaster(val[0], val[1]), val, stored,
+                                                  _levels(loaded))
+    return {"windows": len(truth), "rows": [first, end], "season": period,
+            "targets": list(loaded.card.targets), "scores": results,
+            "intervals": {"levels": list(_levels(loaded)), "calibration_windows": len(val[2]),
+                          "scores": quantile_results}}
+
+
+Forecaster = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def point_forecasters(loaded: LoadedModel, series: torch.Tensor, train_end: int,
+                      period: int | None) -> dict[str, Forecaster]:
+    """The model and each baseline as (inputs' targets (W, L, T), model forecast) -> (W, H, T)."""
+    horizon = loaded.horizon
+    training = model_windows(loaded, series, 0, train_end)
+    weights = linear_weights(NormalEquations.of(training.batches(2048),
+                                                loaded.run.model.n_targets))
+    forecasters: dict[str, Forecaster] = {
+        "model": lambda x, pred: pred,
+        "repeat_last": lambda x, pred: repeat_last(x, horizon),
+        "linear": lambda x, pred: apply_linear(weights, x),
+    }
+    if period is not None:
+        forecasters["seasonal_naive"] = lambda x, pred: seasonal_naive(x, horizon, period)
+    return forecasters
+
+
+def _levels(loaded: LoadedModel) -> tuple[float, ...]:
+    return loaded.calibration.levels if loaded.calibration else loaded.run.train.quantiles
+
+
+def _interval_scores(forecast: np.ndarray, x: np.ndarray, truth: np.ndarray,
+                     val_forecast: np.ndarray, val: tuple[np.ndarray, ...],
+                     stored: Calibration | None, levels: tuple[float, ...]) -> dict:
+    """Coverage, width, pinball and CRPS of one forecaster's calibrated quantiles."""
+    val_x, _, val_truth = val
+    own = stored or calibrate(val_forecast, val_truth, val_x, levels)
+    grid = calibrate(val_forecast, val_truth, val_x, CRPS_LEVELS)
+    scale = window_scale(x)
+    return asdict(quantile_scores(own.quantiles(forecast, scale), own.levels,
+                                  grid.quantiles(forecast, scale), CRPS_LEVELS, truth))
+
+
+def validation_windows(loaded: LoadedModel, series: torch.Tensor) -> Windows:
+    """The windows the intervals were calibrated on; their rows must be in the data."""
+    split = loaded.card.split
+    if len(series) < split.val_end:
+        raise DataError(
+            f"the data has {len(series)} rows but the model's validation part, where the "
+            f"intervals of every forecaster are calibrated, ends at row {split.val_end}; "
+            "evaluate with the file the model was trained on (or one that begins the same way)"
+        )
+    return evaluation_windows(loaded, series, split.train_end, split.val_end)
+
+
+def _window_forecasts(loaded: LoadedModel, found: Windows
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inputs' target channels (W, L, T), model forecasts (W, H, T) and truths (W, H, T),
+    in float64 so the interval arithmetic matches predict's."""
+    x, truth = _target_channels(found)
+    pred = run_model(loaded, found).prediction
+    return x.astype(np.float64), pred.astype(np.float64), truth.astype(np.float64)
 
 
 def _target_channels(found: Windows) -> tuple[np.ndarray, np.ndarray]:

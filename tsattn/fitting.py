@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from tsattn import __version__
 from tsattn.baselines import season_length, validation_baselines
+from tsattn.calibration import calibrate_model
 from tsattn.card import (
     Baselines,
     DataSource,
@@ -44,6 +45,7 @@ from tsattn.device import autocast_for, resolve_device
 from tsattn.distributed import Cluster, Shards
 from tsattn.errors import CheckpointError, DataError
 from tsattn.files import output_batch
+from tsattn.intervals import Calibration
 from tsattn.models import Forecaster, build_model
 from tsattn.models.linear import (
     CovariateEquations,
@@ -170,8 +172,13 @@ def attention_share(model: Forecaster, windows: Windows, batch_size: int = 512
 
 
 def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float,
-              free: FreeBaselines, share: float | None = None) -> ModelCard:
-    """Everything besides tensors that predict, evaluate and info need."""
+              free: FreeBaselines, share: float | None = None,
+              intervals: Calibration | None = None) -> ModelCard:
+    """Everything besides tensors that predict, evaluate and info need.
+
+    `intervals` is calibrated once training ends; the models saved at each improvement
+    before that (kept on an interrupt) forecast without quantiles.
+    """
     # only the last label: this runs at every improvement, inside the training loop
     last_time = time_labels(frame, slice(-1, None))[0] if frame.times is not None else None
     linear = free.linear
@@ -194,6 +201,7 @@ def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float,
         tsattn_version=__version__,
         source=data_source(frame),
         baselines=Baselines(**free.val_mse),
+        calibration=None if intervals is None else intervals.to_card(),
     )
 
 
@@ -289,7 +297,11 @@ def _fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
     state = train(runnable, prep.train, prep.val, run.train, observer, state, optimizer,
                   replicas)
     share = attention_share(model, prep.val)
-    card = make_card(frame, prep, state, time.perf_counter() - started, free, share)
+    # train() leaves the best weights in `model`: its validation residuals set the intervals
+    intervals = (calibrate_model(model, prep.val, device, prep.run.train.quantiles)
+                 if replicas.is_main else None)
+    card = make_card(frame, prep, state, time.perf_counter() - started, free, share,
+                     intervals)
     if replicas.is_main:
         save_checkpoint(model_path, state.best_weights, card)
         resume_path(model_path).unlink(missing_ok=True)

@@ -36,6 +36,8 @@ class ForecastResult:
     alternatives: dict[str, np.ndarray]
     last_token_maps: np.ndarray | None = None  # (layers, heads, N, N) of the last origin
     variables: np.ndarray | None = None  # (O, H, C) weight of each input variable, rows sum to 1
+    levels: tuple[float, ...] = ()
+    quantiles: np.ndarray | None = None  # (O, H, T, Q) in original units, sorted along Q
 
 
 def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
@@ -60,6 +62,12 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
     # finite in z-scored units can still overflow float32 once scaled back
     values = require_finite(loaded.scaler.inverse(out.prediction, slice(0, n_targets)),
                             "forecasts")
+    quantiles = None
+    if loaded.calibration is not None:
+        z = loaded.calibration.quantiles(out.prediction, out.scale)  # (O, H, T, Q)
+        quantiles = require_finite(np.moveaxis(
+            loaded.scaler.inverse(np.moveaxis(z, -1, 0), slice(0, n_targets)), 0, -1),
+            "forecast quantiles")
     ends = (inputs.starts.cpu() + lookback).tolist()
     return ForecastResult(
         targets=list(frame.columns[:n_targets]),
@@ -68,6 +76,8 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
         forecast_times=[all_labels[e : e + horizon] for e in ends],
         values=values, attention=out.attention, alternatives=out.alternatives,
         last_token_maps=out.last_token_maps, variables=out.variables,
+        levels=loaded.calibration.levels if loaded.calibration is not None else (),
+        quantiles=quantiles,
     )
 
 

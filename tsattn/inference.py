@@ -20,6 +20,7 @@ from tsattn.config import RunConfig
 from tsattn.data import Scaler
 from tsattn.device import autocast_for, resolve_device
 from tsattn.errors import CheckpointError
+from tsattn.intervals import Calibration, window_scale
 from tsattn.models import build_model
 from tsattn.windows import Windows
 
@@ -32,6 +33,7 @@ class LoadedModel:
     card: ModelCard
     scaler: Scaler
     device: torch.device
+    calibration: Calibration | None = None  # None: a model file saved before training ended
 
     @property
     def run(self) -> RunConfig:
@@ -55,6 +57,7 @@ class Outputs:
     alternatives: dict[str, np.ndarray]  # other (W, H, L) reductions, by name
     last_token_maps: np.ndarray | None  # (layers, heads, N, N) of the last window
     variables: np.ndarray | None  # (W, H, C) weight of each input variable, rows sum to 1
+    scale: np.ndarray  # (W, T) each window's `window_scale`: the width of its intervals
 
 
 def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
@@ -82,7 +85,8 @@ def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
             "retrain it with this version of tsattn"
         ) from exc
     torch_device = resolve_device(device)
-    return LoadedModel(model.to(torch_device).eval(), card, scaler, torch_device)
+    calibration = None if card.calibration is None else Calibration.from_card(card.calibration)
+    return LoadedModel(model.to(torch_device).eval(), card, scaler, torch_device, calibration)
 
 
 def _check_shapes(card: ModelCard, tensors: dict[str, torch.Tensor], path: Path) -> None:
@@ -144,9 +148,11 @@ def run_model(loaded: LoadedModel, windows: Windows, batch_size: int = 512,
     Raw token maps are kept for the last window only: for a rolling forecast they would be
     layers x heads x N x N floats per origin, and only the last one is ever drawn.
     """
-    preds, maps, alts, token_maps, variables = [], [], {}, None, []
+    preds, maps, alts, token_maps, variables, scales = [], [], {}, None, [], []
+    n_targets = loaded.card.config.model.n_targets
     with torch.inference_mode():
         for x, _ in windows.batches(batch_size):
+            scales.append(window_scale(x[..., :n_targets].double().cpu().numpy()))
             with autocast_for(loaded.device):
                 out = loaded.model(x, return_attention=with_attention)
             preds.append(out.prediction.float().cpu())
@@ -167,4 +173,5 @@ def run_model(loaded: LoadedModel, windows: Windows, batch_size: int = 512,
         alternatives={name: torch.cat(parts).numpy() for name, parts in alts.items()},
         last_token_maps=token_maps,
         variables=torch.cat(variables).numpy() if variables else None,
+        scale=np.concatenate(scales),
     )

@@ -13,15 +13,33 @@ import io
 import json
 from typing import Any
 
+import numpy as np
+
 from tsattn.errors import CheckpointError
 from tsattn.forecasting import ForecastResult
+from tsattn.intervals import level_name
 
 
 def forecast_header(result: ForecastResult, time_col: str | None, rolling: bool) -> list[str]:
     """Leading columns then targets: `time` (or `step`) for one origin; `origin, time (or
     row), step` when rolling."""
     lead = ["origin", time_col or "row", "step"] if rolling else [time_col or "step"]
-    return unique_names(lead + result.targets)
+    return unique_names(lead + output_columns(result)[0])
+
+
+def output_columns(result: ForecastResult) -> tuple[list[str], np.ndarray]:
+    """Column names and (O, H, K) values: each target, then its quantiles beside it.
+
+    `OT, OT_q0.1, OT_q0.5, OT_q0.9`: the point forecast keeps the target's own name, so a
+    reader of the plain forecast is unchanged.
+    """
+    if result.quantiles is None:
+        return list(result.targets), result.values
+    names, blocks = [], []
+    for t, target in enumerate(result.targets):
+        names += [target] + [f"{target}_{level_name(q)}" for q in result.levels]
+        blocks += [result.values[..., t, None], result.quantiles[..., t, :]]
+    return names, np.concatenate(blocks, axis=-1)
 
 
 def unique_names(names: list[str]) -> list[str]:
@@ -46,10 +64,11 @@ def forecast_csv(result: ForecastResult, time_col: str | None, rolling: bool) ->
     """
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(forecast_header(result, time_col, rolling))
-    n_origins, horizon, n_targets = result.values.shape
-    row_format = ",".join(["%.7g"] * n_targets)
+    table = output_columns(result)[1]
+    n_origins, horizon, n_columns = table.shape
+    row_format = ",".join(["%.7g"] * n_columns)
     values = [row_format % tuple(row) for row in
-              result.values.reshape(n_origins * horizon, n_targets).tolist()]
+              table.reshape(n_origins * horizon, n_columns).tolist()]
     lines = []
     for o, origin in enumerate(result.origins):
         for h, when in enumerate(result.forecast_times[o]):
@@ -62,7 +81,8 @@ def forecast_columns(result: ForecastResult, time_col: str | None, rolling: bool
                      ) -> dict[str, list[Any]]:
     """The CSV's columns as lists (for a DataFrame), values as Python floats."""
     names = forecast_header(result, time_col, rolling)
-    n_origins, horizon, n_targets = result.values.shape
+    table = output_columns(result)[1]
+    n_origins, horizon, n_columns = table.shape
     lead: list[list[Any]] = [[], [], []] if rolling else [[]]
     for o, origin in enumerate(result.origins):
         times = result.forecast_times[o]
@@ -72,21 +92,23 @@ def forecast_columns(result: ForecastResult, time_col: str | None, rolling: bool
             lead[2] += list(range(1, horizon + 1))
         else:
             lead[0] += times
-    flat = result.values.reshape(n_origins * horizon, n_targets)
-    columns = lead + [flat[:, t].tolist() for t in range(n_targets)]
+    flat = table.reshape(n_origins * horizon, n_columns)
+    columns = lead + [flat[:, k].tolist() for k in range(n_columns)]
     return dict(zip(names, columns, strict=True))
 
 
 def forecast_json(result: ForecastResult, time_col: str | None, summary: dict | None) -> str:
-    """One document: targets, and per origin its forecast times and values by target."""
+    """One document: targets, quantile levels, and per origin its forecast times and values
+    by column (the same columns as the CSV: each target, then its quantiles)."""
     time_key = time_col or "step"
+    names, table = output_columns(result)
     forecasts = [
         {"origin": origin, time_key: result.forecast_times[o],
-         "values": {name: [float(v) for v in result.values[o, :, t]]
-                    for t, name in enumerate(result.targets)}}
+         "values": {name: [float(v) for v in table[o, :, k]] for k, name in enumerate(names)}}
         for o, origin in enumerate(result.origins)
     ]
-    document = {"targets": result.targets, "time_col": time_key, "forecasts": forecasts}
+    document = {"targets": result.targets, "quantiles": list(result.levels),
+                "time_col": time_key, "forecasts": forecasts}
     if summary is not None:
         document["attention"] = summary
     return json_text(document)

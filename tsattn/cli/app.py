@@ -11,7 +11,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer._click.exceptions import NoArgsIsHelpError
@@ -20,9 +20,18 @@ from tsattn.cli import options as opt
 from tsattn.cli.ranks import in_torchrun, is_main_rank, rank_prefix
 from tsattn.cli.render import error_line, key_value_table
 from tsattn.cli.streams import check_outputs, guard_standard_fds, open_source, write_output
-from tsattn.config import RunConfig, from_dict, load_config_file, option_sections
+from tsattn.config import (
+    RunConfig,
+    from_dict,
+    load_config_file,
+    option_sections,
+    parse_quantiles,
+)
 from tsattn.errors import Interrupted, TsattnError, UsageError
 from tsattn.threads import use_threads
+
+if TYPE_CHECKING:
+    from tsattn.card import Calibration
 
 app = typer.Typer(
     help="Attention forecasters for multivariate time series: train, predict, evaluate, explain.",
@@ -83,6 +92,7 @@ def build_run(ctx: typer.Context, config_file: Path | None) -> tuple[RunConfig, 
             explicit.add(field)
         raw[sections[field]][field] = value  # KeyError: a train option without a field
     raw["data"]["targets"] = _split_names(raw["data"]["targets"])
+    raw["train"]["quantiles"] = parse_quantiles(raw["train"]["quantiles"])
     return from_dict(raw), frozenset(explicit)
 
 
@@ -133,6 +143,7 @@ def train(
     seed: opt.Seed = opt.DEFAULT_TRAIN.seed,
     device: opt.Device = opt.DEFAULT_TRAIN.device,
     compile: opt.Compile = opt.DEFAULT_TRAIN.compile,
+    quantiles: opt.Quantiles = opt.DEFAULT_QUANTILES,
     threads: opt.Threads = None,
     config: opt.ConfigFile = None,
     output: opt.Output = None,
@@ -289,12 +300,21 @@ def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
         ("free baselines", ", ".join(f"{k} {v:.4f}" for k, v in
                                      card.baselines_val_mse().items()) or "-"),
         ("attention path", "-" if card.metrics.attention_share is None
-         else f"{card.metrics.attention_share:.0%} of the forecast's movement"),
+         else f"{card.metrics.attention_share:.1%} of the forecast's movement"),
         ("tsattn version", card.tsattn_version),
+        ("quantiles", _calibration_note(card.calibration)),
     ]
     rows += [(f"model.{k}", str(v)) for k, v in dataclasses.asdict(model).items()
              if k not in ("kind", "lookback", "horizon")]
     key_value_table(str(model_file), rows)
+
+
+def _calibration_note(calibration: Calibration | None) -> str:
+    """The stored quantile levels in a line, from the header alone (no numpy, no torch)."""
+    if calibration is None:
+        return "none (saved before training ended)"
+    levels = ", ".join(f"{q:g}" for q in calibration.levels)
+    return f"{levels} ({calibration.method}, {calibration.n_windows} validation windows)"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,8 +8,7 @@ from typing import TextIO
 from tsattn.cli.attention_tables import faithfulness_tables
 from tsattn.cli.predict_view import load_history
 from tsattn.cli.streams import write_output
-from tsattn.data import resolve_row
-from tsattn.errors import UsageError
+from tsattn.evaluation import scored_rows
 from tsattn.faithfulness import FaithfulnessOptions, faithfulness_on_rows, report_json
 from tsattn.output import json_text
 
@@ -20,13 +19,7 @@ def run_faithfulness(model_file: Path, source: Path | TextIO, *, start: str | No
     """Rank the inputs of evaluation windows three ways and compare the ERASER curves."""
     model, frame = load_history(model_file, source, fill, device, quiet=False)
     loaded = model.loaded
-    n_rows = len(frame.values)
-    first = resolve_row(frame, start, "--from") if start else loaded.card.split.val_end
-    stop = resolve_row(frame, end, "--to") if end else n_rows
-    if not start and first + loaded.horizon > n_rows:
-        raise UsageError(f"the check runs by default on the rows after the model's validation "
-                         f"part, from row {first}, but the data has {n_rows} rows; choose the "
-                         "first row with --from (a row or a timestamp)")
+    first, stop = scored_rows(loaded, frame, start, end)
     report = faithfulness_on_rows(loaded, frame, first, stop, windows,
                                   FaithfulnessOptions(seed=seed))
     if json_out:

@@ -114,6 +114,10 @@ FromRow = Annotated[str | None, typer.Option("--from", help="First evaluated tar
                                              "index or timestamp (default: after the "
                                              "validation part).")]
 ToRow = Annotated[str | None, typer.Option("--to", help="End of evaluated rows (default: all).")]
+Quantiles = Annotated[str, typer.Option(
+    help="Quantile levels of the forecast, calibrated on the validation part "
+         "(0.1,0.9: an 80% interval).")]
+DEFAULT_QUANTILES = ",".join(f"{q:g}" for q in DEFAULT_TRAIN.quantiles)
 Threads = Annotated[int | None, typer.Option(
     min=1, show_default=False, rich_help_panel=TRAIN,
     help="CPU threads for torch (default: OMP_NUM_THREADS if set, else the CPUs this process "

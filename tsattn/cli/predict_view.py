@@ -8,12 +8,13 @@ from typing import TextIO
 
 from tsattn.api import Model, load
 from tsattn.cli.attention_tables import attention_table
-from tsattn.cli.render import console, scores_table, warn
+from tsattn.cli.render import console, interval_table, scores_table, warn
 from tsattn.cli.streams import plot_target, write_output, write_png
 from tsattn.data import Frame
 from tsattn.errors import UsageError
 from tsattn.explain import describe_concentration, explain_rows, map_concentration
 from tsattn.forecasting import ForecastResult, attention_summary
+from tsattn.intervals import interval_pairs
 from tsattn.output import forecast_csv, forecast_json, json_text, scores_json
 
 
@@ -64,6 +65,12 @@ def plot_last_forecast(path: Path, model: Model, frame: Frame, result: ForecastR
     from tsattn.plotting import plot_forecast
 
     n_targets = len(result.targets)
+    band, label = None, "prediction interval"
+    pairs = interval_pairs(result.levels)
+    if result.quantiles is not None and pairs:
+        lower, upper = pairs[0]  # the widest interval the model was calibrated for
+        band = (result.quantiles[-1, ..., 0], result.quantiles[-1, ..., -1])
+        label = f"{(upper - lower) * 100:.0f}% interval (q{lower:g}..q{upper:g})"
     png = plot_forecast(
         plot_target(path), targets=result.targets, history_times=result.input_times[-1],
         history=frame.values[-model.loaded.lookback :, :n_targets],
@@ -71,6 +78,7 @@ def plot_last_forecast(path: Path, model: Model, frame: Frame, result: ForecastR
         attention=result.attention[-1],
         title=f"{model.card.config.model.kind} forecast from {result.origins[-1]} "
               f"(attention: {model.loaded.model.reduction})",
+        band=band, band_label=label,
         attention_note="averaged over the steps: " + describe_concentration(
             map_concentration(result.attention[-1], model.loaded.model.token_spans)),
     )
@@ -120,5 +128,6 @@ def run_evaluate(model_file: Path, source: Path | TextIO, *, start: str | None,
         write_output(None, scores_json(result))
     if not quiet:
         scores_table(result)
+        interval_table(result)
         if "seasonal_naive" not in result["scores"]:
             console.print("seasonal naive skipped: frequency has no known season; use --season")

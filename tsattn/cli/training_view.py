@@ -106,4 +106,4 @@ def _summary(model_path: Path, state: Any, card: ModelCard, comparison: Comparis
 def _share_row(share: float | None) -> list[tuple[str, str]]:
     if share is None:
         return []
-    return [("attention path", f"{share:.0%} of the forecast's movement (the rest: linear path)")]
+    return [("attention path", f"{share:.1%} of the forecast's movement (the rest: linear path)")]
