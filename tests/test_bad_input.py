@@ -798,9 +798,10 @@ def test_outputs_to_devices_fifos_and_links_are_written_in_place(case_dir: Path)
                  "-o link.csv; tsattn predict model.tsattn data.csv -o /dev/stdout | cat", d)
     assert done.returncode == 0, done.stderr
     forecast = (d / "real.csv").read_text()
-    assert forecast.startswith("date,load,temp\n") and len(forecast.splitlines()) == 7
+    header = forecast.splitlines()[0]
+    assert header.startswith("date,load,load_q0.1,") and len(forecast.splitlines()) == 7
     fifo_lines = (d / "from-fifo.csv").read_text().splitlines()
-    assert fifo_lines[0] == "date,load,temp" and len(fifo_lines) == 7
+    assert fifo_lines[0] == header and len(fifo_lines) == 7
     assert done.stdout.decode() == forecast
     assert (d / "link.csv").is_symlink() and Path("/dev/null").is_char_device()
     assert (d / "fifo").is_fifo()
