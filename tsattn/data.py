@@ -15,7 +15,7 @@ import csv
 import io
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -71,9 +71,11 @@ class _Table:
     text: str
     sep: str
     has_header: bool = True
+    rows: np.ndarray | None = field(default=None, compare=False)  # one series: its file rows
 
     def where(self, row: int) -> str:
         """Describe 0-based data row `row` as the 1-based data row and the file line."""
+        row = row if self.rows is None else int(self.rows[row])
         return f"row {row + 1} (file line {_file_line(self.text, row, self.has_header)})"
 
 
@@ -550,7 +552,11 @@ def read_frame(source: Path | TextIO, *, time_col: str | None = None,
     if fill not in FILL_METHODS:
         raise UsageError(f"unknown --fill {fill!r}; choose one of: {', '.join(FILL_METHODS)}")
     text, name = _read_text(source)
-    table = _parse_csv(text, name, names)
+    return _frame_of(_parse_csv(text, name, names), time_col, targets, covariates, fill)
+
+
+def _frame_of(table: _Table, time_col: str | None, targets: Sequence[str],
+              covariates: Sequence[str] | None, fill: str) -> Frame:
     time_col = _find_time_col(table, time_col, for_model=covariates is not None)
     index, freq, notes = None, None, []
     if time_col is not None:
@@ -748,3 +754,51 @@ def future_labels(last_time: str | None, freq: str | None, n_seen: int,
         raise DataError(f"cannot continue time {last_time!r} with frequency {freq!r} ({exc}); "
                         "check the time column") from exc
     return [str(t) for t in steps[steps > last][:horizon]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Many series in one long table
+
+
+@dataclass(frozen=True, eq=False)
+class Panel:
+    """The series of a long table (`date,store,sales`) in order of first appearance, each a
+    Frame validated on its own: times sorted and unique within a series, its own frequency."""
+
+    id_col: str
+    ids: tuple[str, ...]
+    frames: tuple[Frame, ...]
+
+
+def read_panel(source: Path | TextIO, *, id_col: str, time_col: str | None = None,
+               targets: Sequence[str] = (), covariates: Sequence[str] | None = None,
+               fill: str = "none") -> Panel:
+    """Split a long table by `id_col` and read each series like a file of its own.
+
+    The same timestamp in two series is then no duplicate, and a message about a cell
+    names its series and the row and line of the whole file.
+    """
+    if fill not in FILL_METHODS:
+        raise UsageError(f"unknown --fill {fill!r}; choose one of: {', '.join(FILL_METHODS)}")
+    text, name = _read_text(source)
+    table = _parse_csv(text, name)
+    if id_col not in table.df.columns:
+        raise DataError(f"id column {id_col!r} not found; columns are: "
+                        f"{', '.join(map(str, table.df.columns))}; give --id-col one of them")
+    keys = table.df[id_col]
+    missing = np.flatnonzero(keys.isna().to_numpy())
+    if missing.size:
+        raise DataError(f"{table.where(int(missing[0]))} has no series id in column {id_col!r}; "
+                        "give every row its id")
+    keys = keys.astype(str).str.strip()
+    rest = table.df.drop(columns=[id_col])
+    ids, frames = [], []
+    for key, rows in keys.groupby(keys, sort=False).indices.items():
+        part = _Table(df=rest.iloc[rows].reset_index(drop=True), name=name, text=text,
+                      sep=table.sep, rows=rows)
+        try:
+            frames.append(_frame_of(part, time_col, targets, covariates, fill))
+        except DataError as exc:
+            raise DataError(f"series {key!r}: {exc}") from exc
+        ids.append(str(key))
+    return Panel(id_col=id_col, ids=tuple(ids), frames=tuple(frames))

@@ -24,6 +24,7 @@ from tsattn.checkpoint import load_resume, resume_path, save_checkpoint, save_re
 from tsattn.config import RunConfig, from_dict, to_dict
 from tsattn.data import (
     Frame,
+    Panel,
     Scaler,
     fit_scaler,
     require_rows,
@@ -34,6 +35,7 @@ from tsattn.data import (
 from tsattn.distributed import Cluster, Shards
 from tsattn.errors import DataError, UsageError
 from tsattn.models import build_model
+from tsattn.series import SeriesPart, join_series
 from tsattn.training import (
     EpochReport,
     Observer,
@@ -56,6 +58,7 @@ class Prepared:
     val_end: int
     train: Windows
     val: Windows
+    series: tuple[SeriesPart, ...] = ()  # many series: each one's split and scaler
 
 
 def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
@@ -89,6 +92,23 @@ def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
     return Prepared(run, scaler, train_end, val_end, train_w, val_w)
 
 
+def prepare_panel(panel: Panel, run: RunConfig, device: torch.device) -> Prepared:
+    """Many series, one model: each series split and scaled on its own, windows inside one
+    series each. The first kept series' scaler and split stand in the single-series fields."""
+    joined = join_series(panel, run, device)
+    first = joined.parts[0]
+    frame = panel.frames[panel.ids.index(first.id)]
+    model_cfg = dataclasses.replace(
+        run.model, n_channels=len(frame.columns), n_targets=frame.n_targets
+    )
+    run = dataclasses.replace(run, model=model_cfg)
+    lookback, horizon, n_targets = run.model.lookback, run.model.horizon, frame.n_targets
+    train_w = Windows(joined.series, joined.train_starts, lookback, horizon, n_targets)
+    val_w = Windows(joined.series, joined.val_starts, lookback, horizon, n_targets)
+    return Prepared(run, first.scaler, first.train_end, first.val_end, train_w, val_w,
+                    joined.parts)
+
+
 def model_metadata(frame: Frame, prep: Prepared, state: TrainState, seconds: float) -> dict:
     """Everything besides tensors that predict, evaluate and info need, as plain JSON."""
     # only the last label: this runs at every improvement, inside the training loop
@@ -113,6 +133,7 @@ def model_metadata(frame: Frame, prep: Prepared, state: TrainState, seconds: flo
             "train_seconds": round(seconds, 3),
             "history": state.history,
         },
+        **({"series": [p.to_dict() for p in prep.series]} if prep.series else {}),
     }
 
 
@@ -135,9 +156,10 @@ class _Saver:
         self.inner.on_epoch(report, state)
 
 
-def fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
+def fit(frame: Frame | Panel, run: RunConfig, observer: Observer, model_path: Path,
         resume: bool = False, cluster: Cluster | None = None) -> tuple[TrainState, dict]:
-    """Train a model on `frame` and leave the best one in `model_path`.
+    """Train a model on `frame` (or on every series of a Panel) and leave the best one in
+    `model_path`.
 
     Returns the final state and the metadata written with the model. On an interrupt or
     a diverging loss the best model so far is already on disk, because it is saved at
@@ -156,10 +178,14 @@ def fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
         shards.close()
 
 
-def _fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path, resume: bool,
+def _fit(data: Frame | Panel, run: RunConfig, observer: Observer, model_path: Path, resume: bool,
          replicas: OneProcess | Shards, device: torch.device) -> tuple[TrainState, dict]:
     torch.manual_seed(run.train.seed)
-    prep = prepare(frame, run, device)
+    if isinstance(data, Panel):
+        prep = prepare_panel(data, run, device)
+        frame = data.frames[data.ids.index(prep.series[0].id)]
+    else:
+        prep, frame = prepare(data, run, device), data
     model = build_model(prep.run.model).to(device)
     optimizer = make_optimizer(model, run.train, device)
     state = _restore(model_path, model, optimizer) if resume else TrainState()

@@ -7,6 +7,7 @@ for the explainer. Windows are cut from one tensor exactly as in training.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tsattn.config import RunConfig
 from tsattn.data import Frame, Scaler, future_labels, time_labels
 from tsattn.errors import CheckpointError, DataError
 from tsattn.models import build_model
+from tsattn.series import SeriesPart
 from tsattn.training import autocast_for, resolve_device
 from tsattn.windows import Windows
 
@@ -70,6 +72,19 @@ def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
         ) from exc
     torch_device = resolve_device(device)
     return LoadedModel(model.to(torch_device).eval(), run, meta, scaler, torch_device)
+
+
+def series_parts(loaded: LoadedModel) -> dict[str, SeriesPart]:
+    """The series a many-series model was trained on, by id (empty for one series)."""
+    return {part.id: part for part in map(SeriesPart.from_dict, loaded.meta.get("series", []))}
+
+
+def for_series(loaded: LoadedModel, part: SeriesPart) -> LoadedModel:
+    """The model as seen by one series: its own scaler, split and last time."""
+    meta = {**loaded.meta, "series_id": part.id, "last_time": part.last_time,
+            "n_rows": part.n_rows,
+            "split": {"train_end": part.train_end, "val_end": part.val_end}}
+    return dataclasses.replace(loaded, scaler=part.scaler, meta=meta)
 
 
 def history_columns(loaded: LoadedModel) -> dict:

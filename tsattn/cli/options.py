@@ -23,6 +23,11 @@ Target = Annotated[list[str], typer.Option(
     "--target", "-t", help="Column to forecast (repeat or comma-separate); default: all numeric.",
     show_default=False)]
 TimeCol = Annotated[str | None, typer.Option(help="Time column (default: detected).")]
+IdCol = Annotated[str | None, typer.Option(
+    help="Column naming the series of a long table: one model for all of them.")]
+SeriesIds = Annotated[list[str], typer.Option(
+    "--id", help="Series to use, by id (repeat; default: every series). Models trained with "
+    "--id-col.", show_default=False)]
 TrainEnd = Annotated[str | None, typer.Option(help="End of training rows: row index or "
                                               "timestamp (default: 70% of rows).")]
 ValEnd = Annotated[str | None, typer.Option(help="End of validation rows (default: 80%).")]

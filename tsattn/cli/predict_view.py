@@ -28,7 +28,15 @@ from tsattn.forecasting import (
 def load_history(model_file: Path, source: Path | TextIO, fill: str, device: str,
                  quiet: bool) -> tuple[LoadedModel, Frame]:
     """The model, and the history restricted to the columns it was trained on."""
-    loaded = load_forecaster(model_file, device)
+    return _one_series(load_forecaster(model_file, device), source, fill, quiet)
+
+
+def _one_series(loaded: LoadedModel, source: Path | TextIO, fill: str,
+                quiet: bool) -> tuple[LoadedModel, Frame]:
+    if loaded.run.data.id_col:
+        raise UsageError(f"this model forecasts many series (--id-col "
+                         f"{loaded.run.data.id_col!r}); use predict or evaluate, with --id "
+                         "to choose series")
     frame = read_frame(source, fill=fill, **history_columns(loaded))
     if not quiet:
         warn(frame.warnings)
@@ -37,13 +45,23 @@ def load_history(model_file: Path, source: Path | TextIO, fill: str, device: str
 
 def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, fmt: str,
                 rolling: bool, attention_path: str | None, explain: bool, top_k: int,
-                plot: Path | None, fill: str, device: str, quiet: bool) -> None:
+                plot: Path | None, fill: str, device: str, quiet: bool,
+                ids: list[str] | None = None) -> None:
     _check_plotting(plot)
-    loaded, frame = load_history(model_file, source, fill, device, quiet)
+    loaded = load_forecaster(model_file, device)
+    if loaded.run.data.id_col and not (explain or plot):
+        from tsattn.cli.panel_view import run_predict_panel
+
+        run_predict_panel(loaded, source, ids=ids or [], output=output, fmt=fmt,
+                          rolling=rolling, attention_path=attention_path, top_k=top_k,
+                          fill=fill, quiet=quiet)
+        return
+    _no_ids(ids)
+    loaded, frame = _one_series(loaded, source, fill, quiet)
     show_table = explain or (sys.stderr.isatty() and not quiet)
     need_attention = bool(attention_path) or show_table or fmt == "json" or plot is not None
     result = predict(loaded, frame, rolling=rolling, with_attention=need_attention)
-    summary = _summary(loaded, result, top_k) if need_attention else None
+    summary = attention_summary(loaded, result, top_k) if need_attention else None
     time_header = loaded.meta["time_col"] or "step"
     if fmt == "json":
         text = forecast_json(result, time_header, summary)
@@ -119,7 +137,7 @@ def _plot_explain(path: Path, loaded: LoadedModel, frame: Frame, result: Forecas
                                 f"{result.origins[-1]}")
 
 
-def _summary(loaded: LoadedModel, result: ForecastResult, top_k: int) -> dict:
+def attention_summary(loaded: LoadedModel, result: ForecastResult, top_k: int) -> dict:
     """The attention summary; full weight rows only for a single origin (they are L×H each)."""
     return summarize_attention(
         result.attention, result.input_times, result.forecast_times, top_k=top_k,
@@ -165,10 +183,18 @@ def forecast_json(result: ForecastResult, time_header: str, summary: dict | None
 
 def run_evaluate(model_file: Path, source: Path | TextIO, *, start: str | None,
                  end: str | None, season: int | None, json_out: bool, fill: str, device: str,
-                 quiet: bool) -> None:
+                 quiet: bool, ids: list[str] | None = None) -> None:
     from tsattn.evaluation import evaluate
 
-    loaded, frame = load_history(model_file, source, fill, device, quiet)
+    loaded = load_forecaster(model_file, device)
+    if loaded.run.data.id_col:
+        from tsattn.cli.panel_view import run_evaluate_panel
+
+        run_evaluate_panel(loaded, source, ids=ids or [], start=start, end=end, season=season,
+                           json_out=json_out, fill=fill, quiet=quiet)
+        return
+    _no_ids(ids)
+    loaded, frame = _one_series(loaded, source, fill, quiet)
     first = resolve_row(frame, start, "--from") if start else loaded.meta["split"]["val_end"]
     stop = resolve_row(frame, end, "--to") if end else len(frame.values)
     if not start and first + loaded.horizon > len(frame.values):
@@ -182,6 +208,12 @@ def run_evaluate(model_file: Path, source: Path | TextIO, *, start: str | None,
         scores_table(result)
         if "seasonal_naive" not in result["scores"]:
             console.print("seasonal naive skipped: frequency has no known season; use --season")
+
+
+def _no_ids(ids: list[str] | None) -> None:
+    if ids:
+        raise UsageError("--id chooses series of a model trained with --id-col; this model "
+                         "has one series, so leave --id out")
 
 
 def _plain(value: object) -> object:

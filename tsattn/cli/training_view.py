@@ -11,17 +11,14 @@ from tsattn.checkpoint import read_metadata, resume_path
 from tsattn.cli.ranks import in_torchrun, is_main_rank
 from tsattn.cli.render import ProgressObserver, console, key_value_table, one_line, warn
 from tsattn.config import RunConfig, validate_model
-from tsattn.data import read_frame
+from tsattn.data import Frame, Panel, read_frame, read_panel
 from tsattn.errors import Interrupted, TrainingError, TsattnError
 
 
 def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume: bool,
                  quiet: bool) -> None:
     quiet = quiet or not is_main_rank()
-    frame = read_frame(source, time_col=run.data.time_col, targets=run.data.targets,
-                       fill=run.data.fill)
-    if not quiet:
-        warn(frame.warnings)
+    data, frame = _read(source, run, quiet)
     validate_model(dataclasses.replace(run.model, n_channels=len(frame.columns),
                                        n_targets=frame.n_targets))
     # torch: imported only once the data is known to be good
@@ -29,11 +26,16 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
     from tsattn.fitting import fit
     from tsattn.training import SilentObserver
 
+    if isinstance(data, Panel) and not quiet:
+        from tsattn.series import split_series
+
+        warn(split_series(data, run)[1])
+
     observer = SilentObserver() if quiet else ProgressObserver(run.train.epochs)
     before = _identity(model_path)
     try:
         with contextlib.nullcontext() if quiet else observer:
-            state, meta = fit(frame, run, observer, model_path, resume, detect())
+            state, meta = fit(data, run, observer, model_path, resume, detect())
     except RuntimeError as exc:
         if not (in_torchrun() and is_main_rank()):
             raise
@@ -47,6 +49,22 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
         raise TrainingError(f"{exc}; {_kept(model_path, before, 'stopped', False)}") from exc
     if not quiet:
         _summary(model_path, state, meta)
+
+
+def _read(source: Path | TextIO, run: RunConfig, quiet: bool) -> tuple[Frame | Panel, Frame]:
+    """The training data (one Frame, or a Panel with --id-col) and a Frame of its columns."""
+    args = {"time_col": run.data.time_col, "targets": run.data.targets, "fill": run.data.fill}
+    if run.data.id_col is None:
+        frame = read_frame(source, **args)
+        data: Frame | Panel = frame
+    else:
+        data = read_panel(source, id_col=run.data.id_col, **args)
+        frame = data.frames[0]
+    if not quiet:
+        warn(frame.warnings if isinstance(data, Frame) else [
+            f"series {sid!r}: {w}" for sid, f in zip(data.ids, data.frames, strict=True)
+            for w in f.warnings])
+    return data, frame
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:
