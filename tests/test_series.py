@@ -151,3 +151,10 @@ def test_evaluate_overall_and_per_series(stores_model: Path, stores_csv: Path):
     assert result["scores"]["model"]["mse"] == pytest.approx(expected / result["windows"])
     # each series is scored after its own validation part: rows [val_end, n)
     assert per["south"]["rows"] == [int(0.8 * 240), 240]
+
+
+def test_a_long_table_read_as_one_series_points_at_id_col(stores_csv: Path):
+    from tsattn.data import read_frame
+
+    with pytest.raises(DataError, match="--id-col store"):
+        read_frame(stores_csv, targets=["sales"])

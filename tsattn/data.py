@@ -328,7 +328,7 @@ def _check_order(table: _Table, col: str, index: pd.DatetimeIndex) -> None:
         first = int(np.flatnonzero(stamps == stamps[second])[0])
         raise DataError(f"duplicate timestamp '{index[second]}' in column {col!r} at "
                         f"{table.where(first)} and {table.where(second)}; "
-                        "remove or merge the repeated rows")
+                        f"{_duplicate_fix(table, col)}")
     back = np.flatnonzero(np.diff(stamps) < 0)
     if back.size:
         row = int(back[0]) + 1
@@ -337,6 +337,18 @@ def _check_order(table: _Table, col: str, index: pd.DatetimeIndex) -> None:
         raise DataError(f"time goes backwards at {table.where(row)}: '{index[row]}' comes after "
                         f"'{index[row - 1]}'; sort the data rows by {col!r} "
                         f"(e.g. `sort -t{sep} -k{key},{key}` on the lines after the header)")
+
+
+def _duplicate_fix(table: _Table, time_col: str) -> str:
+    """A long table of several series repeats its times: point at --id-col, not at deleting."""
+    if table.rows is None:
+        labels = [c for c in table.df.columns if c != time_col and not _is_numeric_dtype(
+            table.df[c])]
+        if labels:
+            return (f"if the file holds several series, name the column that tells them "
+                    f"apart with --id-col (e.g. --id-col {labels[0]}); else remove or merge "
+                    "the repeated rows")
+    return "remove or merge the repeated rows"
 
 
 def _infer_freq(index: pd.DatetimeIndex) -> tuple[str | None, list[str]]:
