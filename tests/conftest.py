@@ -30,9 +30,10 @@ def one_thread() -> Iterator[None]:
 
 
 def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run `python -m tsattn` in a real subprocess with pipes, as a shell script would."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
+            timeout: float = 300, columns: int = 120) -> subprocess.CompletedProcess:
+    """Run `python -m tsattn` in a real subprocess with pipes, as a shell script would
+    (`columns`: the terminal width rich lays tables out for)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": str(columns)}
     env.pop("TSATTN_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "tsattn", *args], input=stdin, capture_output=True, text=True,

@@ -68,7 +68,7 @@ def test_predict_json_and_attention_file(tiny_model: Path, hourly_csv: Path, tmp
     assert doc["targets"] == ["load", "temp"]
     assert len(doc["forecasts"]) == 1 and len(doc["forecasts"][0]["values"]["load"]) == 6
     summary = json.loads(att.read_text())
-    assert summary["schema"] == "tsattn.attention/1"
+    assert summary["schema"] == "tsattn.attention/2"
     steps = summary["forecasts"][0]["steps"]
     assert len(steps) == 6
     for step in steps:
@@ -145,7 +145,8 @@ def test_explain_shows_times_and_values(tiny_model: Path, hourly_csv: Path):
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert "most attended periods" in done.stderr  # the tiny model has 4-step patches
-    assert "mean load=" in done.stderr and "2024-01-25" in done.stderr
+    assert "load=" in done.stderr and "mean inputs" in done.stderr
+    assert "2024-01-25" in done.stderr
 
 
 def test_explain_rejects_a_step_beyond_the_horizon(tiny_model: Path, hourly_csv: Path):

@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 
 from tsattn.explain import (
+    NEAR_UNIFORM_TEXT,
     SCHEMA,
     attention_entropy,
+    concentration,
+    describe_concentration,
     explain_rows,
     summarize_attention,
     top_inputs,
@@ -76,7 +79,7 @@ def test_top_k_ordering_and_lags_against_hand_made_map() -> None:
 
 def test_schema_keys() -> None:
     summary = _summary(_hand_map(), alternatives={"last-layer": _hand_map()[:, ::-1]})
-    assert summary["schema"] == SCHEMA == "tsattn.attention/1"
+    assert summary["schema"] == SCHEMA == "tsattn.attention/2"
     assert list(summary) == ["schema", "model", "reduction", "reductions", "lookback",
                              "horizon", "top_k", "forecasts"]
     assert summary["reductions"] == ["mean", "last-layer"]
@@ -85,7 +88,9 @@ def test_schema_keys() -> None:
     assert set(forecast) == {"origin", "steps", "mean_top", "alternatives"}
     assert set(forecast["alternatives"]["last-layer"]) == {"mean_top"}
     step = forecast["steps"][0]
-    assert set(step) == {"step", "time", "top", "entropy", "entropy_ratio", "weights"}
+    assert set(step) == {"step", "time", "top", "entropy", "entropy_ratio", "concentration",
+                         "weights"}
+    assert set(step["concentration"]) == {"top_x_even", "top10_share", "near_uniform"}
     assert len(step["weights"]) == L and set(step["top"][0]) == {"time", "lag", "weight"}
 
 
@@ -177,3 +182,25 @@ def test_top_periods_sum_the_weight_of_each_stride_of_a_patched_window() -> None
     single = _summary(_hand_map(), token_spans=[(i, i + 1) for i in range(L)])
     assert "top_periods" not in single["forecasts"][0]["steps"][0]
     assert "top_periods" not in explain_rows(single)[0]
+
+
+def test_concentration_in_multiples_of_the_even_share() -> None:
+    """Rows [0, 2), [2, 4), [4, 6) as periods: _hand_map's step 1 has 0.92 on the last."""
+    periods = [(0, 2), (2, 4), (4, 6)]
+    top_x, top10 = concentration(_hand_map()[0], periods)
+    np.testing.assert_allclose(top_x[0], 0.92 / (1 / 3))
+    np.testing.assert_allclose(top10[0], 0.92)  # 10% of 3 periods is the top one
+    flat_x, flat10 = concentration(np.full((1, L), 1 / L), [(i, i + 1) for i in range(L)])
+    np.testing.assert_allclose([flat_x[0], flat10[0]], [1.0, 1 / L])
+    uneven_x, _ = concentration(np.full((1, 5), 0.2), [(0, 4), (4, 5)])
+    np.testing.assert_allclose(uneven_x[0], 1.0)  # a short last period is not light
+
+
+def test_near_uniform_is_said_in_words() -> None:
+    flat = _summary(np.full((1, H, L), 1 / L))["forecasts"][0]["steps"][0]["concentration"]
+    assert flat == {"top_x_even": 1.0, "top10_share": round(1 / L, 3), "near_uniform": True}
+    assert describe_concentration(flat) == NEAR_UNIFORM_TEXT
+    peaked = _summary(_hand_map())["forecasts"][0]["steps"][0]["concentration"]
+    assert peaked["near_uniform"] is False and peaked["top_x_even"] == 3.6
+    assert describe_concentration(peaked) == (
+        "top period 3.6x its even share; heaviest 10% of periods hold 60%")

@@ -105,7 +105,20 @@ def test_heatmap_lines_up_with_the_series_panels(monkeypatch, tmp_path):
     extents = {(round(ax.get_position().x0, 4), round(ax.get_position().x1, 4)) for ax in panels}
     assert len(extents) == 1
     assert len({ax.get_xlim() for ax in panels}) == 1
-    assert any(ax.get_ylabel() == "attention weight" for ax in fig.axes)  # the colour bar
+    # the colour bar, which says what an even spread would give each input
+    assert any(ax.get_ylabel() == f"attention weight (even: 1/{L} = {1 / L:.3g})"
+               for ax in fig.axes)
+
+
+def test_heatmap_title_says_how_concentrated_the_map_is(monkeypatch, tmp_path):
+    figures = []
+    monkeypatch.setattr(plotting, "_save", lambda fig, path: figures.append(fig))
+    plotting.plot_forecast(tmp_path / "f.png", attention_note="near uniform: this forecast "
+                           "does not lean on particular inputs", **forecast_kwargs(hourly))
+    (fig,) = figures
+    (heatmap,) = [ax for ax in fig.axes if ax.get_ylabel() == "forecast step"]
+    assert heatmap.get_title(loc="left").endswith("\nnear uniform: this forecast does not "
+                                                  "lean on particular inputs")
 
 
 def test_heatmap_cells_are_centred_on_the_input_times():

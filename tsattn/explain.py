@@ -4,9 +4,9 @@ Numpy only (no torch, no pandas), so the summary can be built and tested without
 Weights are plain Python floats rounded to 6 digits, so `json.dumps` works directly and the
 output stays compact and identical across runs.
 
-Schema `tsattn.attention/1` (keys marked * are optional)::
+Schema `tsattn.attention/2` (keys marked * are optional)::
 
-    {"schema": "tsattn.attention/1",
+    {"schema": "tsattn.attention/2",
      "model": str, "reduction": str,        # reduction: how the default map was made
      "reductions": [str, ...],              # the default first, then the alternatives
      "lookback": L, "horizon": H, "top_k": k,   # k = entries in each "top" (<= L)
@@ -22,6 +22,7 @@ Schema `tsattn.attention/1` (keys marked * are optional)::
                *"top_periods": [PERIOD, ...],   # with "tokens": k heaviest periods
                "entropy": nats,             # 0 = one input, log(L) = all inputs equally
                "entropy_ratio": r,          # entropy / log(L) in [0, 1]; 0 when L == 1
+               "concentration": CONCENTRATION,
                *"weights": [L floats]}],    # the whole row, oldest input first
           "mean_top": [TOP, ...],           # top inputs of the map averaged over the steps
           *"alternatives": {name: {"mean_top": [TOP, ...]}}}]}
@@ -30,6 +31,16 @@ Schema `tsattn.attention/1` (keys marked * are optional)::
            *"values": {column: value or null}}   # input values at that step, when given
     PERIOD = {"start": time, "end": time, "lags": [max_lag, min_lag], "weight": w,
               *"values": {column: mean value or null}}   # mean over the period, when given
+    CONCENTRATION = {"top_x_even": m,       # heaviest period's weight / its even share
+                     "top10_share": s,      # weight of the heaviest 10% of periods (>= 1)
+                     "near_uniform": bool}  # top_x_even < NEAR_UNIFORM_X_EVEN
+
+Version 2 added `concentration`. `entropy_ratio` stays, but with patch tokens it cannot fall
+below log(patch_len)/log(L) and reads 0.99 for most maps; `concentration` is measured over
+periods (single rows when every token is one step), so it means the same with patches.
+A map is "near uniform" when no period gets 1.5x its even share: e.g. 12.5% of the weight
+where 12 periods would get 8.3% each. Below that, the map's ranking of periods is too flat
+to say the forecast leans on particular inputs.
 
 A patch token spreads its weight evenly over its steps, so a model with tokens has runs of
 equal step weights and its top-k steps all come from one patch. `top_periods` ranks the
@@ -48,10 +59,12 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA = "tsattn.attention/1"
+SCHEMA = "tsattn.attention/2"
+NEAR_UNIFORM_X_EVEN = 1.5
+NEAR_UNIFORM_TEXT = "near uniform: this forecast does not lean on particular inputs"
 _DIGITS = 6
 _ROW_TOLERANCE = 1e-3
-_STEP_KEYS = ("step", "time", "top", "top_periods", "entropy", "entropy_ratio")
+_STEP_KEYS = ("step", "time", "top", "top_periods", "entropy", "entropy_ratio", "concentration")
 
 
 def attention_entropy(weights: np.ndarray) -> np.ndarray:
@@ -143,8 +156,11 @@ def summarize_attention(
     inputs = _Inputs(input_times, lookback, _checked_values(values, columns, att.shape), columns)
     tokens = _tokens(token_spans, input_times[0], lookback)
     steps = _steps(att, forecast_times, inputs, top_k, include_weights)
+    periods = (token_periods(token_spans or [], lookback) if tokens
+               else [(i, i + 1) for i in range(lookback)])
     if tokens:
-        _add_top_periods(steps, att, inputs, _periods(token_spans or [], lookback), top_k)
+        _add_top_periods(steps, att, inputs, periods, top_k)
+    _add_concentration(steps, att, periods)
     forecasts = [_forecast(o, steps[o], att, alts, inputs, top_k) for o in range(n_origins)]
     summary: dict[str, Any] = {
         "schema": SCHEMA, "model": model, "reduction": reduction,
@@ -213,10 +229,59 @@ def _steps(att: np.ndarray, forecast_times: list[list[str]], inputs: _Inputs, to
     return out
 
 
-def _periods(spans: list[tuple[int, int]], lookback: int) -> list[tuple[int, int]]:
-    """Consecutive rows [start, stop) of one token stride each, covering the window."""
+def token_periods(spans: list[tuple[int, int]], lookback: int) -> list[tuple[int, int]]:
+    """Consecutive rows [start, stop) of one token stride each, covering the window.
+
+    These are the inputs a reader and the faithfulness check rank: single rows when every
+    token is one step, else the stretches of time between two token starts."""
     stride = spans[1][0] - spans[0][0] if len(spans) > 1 else spans[0][1] - spans[0][0]
     return [(start, min(start + stride, lookback)) for start in range(0, lookback, stride)]
+
+
+def concentration(att: np.ndarray, periods: list[tuple[int, int]]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Top period's weight as a multiple of its even share, and the heaviest 10%'s weight.
+
+    att (..., L) -> two (...) arrays. The even share of a period is its rows / L, so a
+    shorter last period is not mistaken for a light one; "the heaviest 10%" is at least one
+    period, so with 12 periods it is the top one.
+    """
+    lookback = att.shape[-1]
+    mass = np.add.reduceat(att, [start for start, _ in periods], axis=-1)  # (..., P)
+    even = np.array([stop - start for start, stop in periods]) / lookback
+    n_top = max(1, round(0.1 * len(periods)))
+    top10 = -np.sort(-mass, axis=-1)[..., :n_top].sum(axis=-1)
+    return (mass / even).max(axis=-1), top10
+
+
+def _add_concentration(steps: list[list[dict[str, Any]]], att: np.ndarray,
+                       periods: list[tuple[int, int]]) -> None:
+    top_x, top10 = concentration(att, periods)
+    top_x, top10 = np.round(top_x, 3).tolist(), np.round(top10, 3).tolist()
+    for o, origin_steps in enumerate(steps):
+        for h, step in enumerate(origin_steps):
+            step["concentration"] = {"top_x_even": top_x[o][h], "top10_share": top10[o][h],
+                                     "near_uniform": top_x[o][h] < NEAR_UNIFORM_X_EVEN}
+
+
+def map_concentration(att: np.ndarray, token_spans: list[tuple[int, int]] | None
+                      ) -> dict[str, Any]:
+    """The concentration dict of one (H, L) map averaged over its forecast steps."""
+    lookback = att.shape[-1]
+    single = token_spans is None or all(b - a == 1 for a, b in token_spans)
+    periods = ([(i, i + 1) for i in range(lookback)] if single
+               else token_periods(token_spans or [], lookback))
+    top_x, top10 = concentration(np.asarray(att, dtype=np.float64).mean(axis=0), periods)
+    return {"top_x_even": round(float(top_x), 3), "top10_share": round(float(top10), 3),
+            "near_uniform": float(top_x) < NEAR_UNIFORM_X_EVEN}
+
+
+def describe_concentration(c: dict[str, Any]) -> str:
+    """The concentration in words, for tables and plot titles."""
+    if c["near_uniform"]:
+        return NEAR_UNIFORM_TEXT
+    return (f"top period {c['top_x_even']:.1f}x its even share; "
+            f"heaviest 10% of periods hold {c['top10_share']:.0%}")
 
 
 def _add_top_periods(steps: list[list[dict[str, Any]]], att: np.ndarray, inputs: _Inputs,

@@ -149,6 +149,7 @@ def plot_forecast(
     title: str = "",
     band: tuple[np.ndarray, np.ndarray] | None = None,
     band_label: str = "prediction interval",
+    attention_note: str = "",
 ) -> None:
     """History and forecast of each target above the (H, L) attention map, as one PNG.
 
@@ -156,6 +157,7 @@ def plot_forecast(
     time it points at. history is (L, T) and forecast (H, T) in the user's units;
     attention row h is forecast step h+1's weights over the L input times. `band` is an
     optional (lower, upper) pair of (H, T) arrays drawn as a shaded interval.
+    `attention_note` says in words how concentrated the map is, under the map's title.
     """
     require_matplotlib()
     history = np.asarray(history, dtype=np.float64)
@@ -175,8 +177,9 @@ def plot_forecast(
         _draw_target(panels[i], axis, name, history[:, i], forecast[:, i], interval, band_label)
         fig.add_subplot(grid[i, 1]).set_axis_off()
     if attention is not None:
-        mesh = _draw_step_map(panels[-1], axis, attention)
-        fig.colorbar(mesh, cax=fig.add_subplot(grid[-1, 1]), label="attention weight")
+        mesh = _draw_step_map(panels[-1], axis, attention, attention_note)
+        fig.colorbar(mesh, cax=fig.add_subplot(grid[-1, 1]),
+                     label=f"attention weight (even: 1/{L} = {1 / L:.3g})")
     for ax in panels:
         ax.label_outer()  # time tick labels only under the lowest panel
     panels[-1].set_xlabel(axis.label)
@@ -203,7 +206,7 @@ def _draw_target(ax: Any, axis: _Axis, name: str, history: np.ndarray, forecast:
     ax.margins(x=0.01, y=0.08)
 
 
-def _draw_step_map(ax: Any, axis: _Axis, attention: np.ndarray) -> Any:
+def _draw_step_map(ax: Any, axis: _Axis, attention: np.ndarray, note: str) -> Any:
     """(H, L) map over the input times; step 1 on top, read as a table of rows.
 
     Right of the origin, an orange line marks the time each row forecasts, so the distance
@@ -222,8 +225,8 @@ def _draw_step_map(ax: Any, axis: _Axis, attention: np.ndarray) -> Any:
     ax.set_ylabel("forecast step")
     ticks = MaxNLocator(nbins=6, integer=True).tick_values(1, H)
     ax.set_yticks(sorted({1, *(int(t) for t in ticks if 3 <= t <= H)}))
-    ax.set_title("attention: which input times each forecast step used", fontsize="medium",
-                 loc="left")
+    title = "attention: which input times each forecast step used"
+    ax.set_title(f"{title}\n{note}" if note else title, fontsize="medium", loc="left")
     return mesh
 
 

@@ -182,6 +182,15 @@ def explain(
                                    "default: first, middle, last).", show_default=False),
     top_k: opt.TopK = 5,
     plot: opt.Plot = None,
+    faithfulness: bool = typer.Option(False, help="Check instead whether attention ranks the "
+                                      "inputs that change the forecast (against random, "
+                                      "recency and occlusion)."),
+    windows: int = typer.Option(200, min=1, help="Evaluation windows sampled by "
+                                "--faithfulness."),
+    seed: opt.Seed = 0,
+    start: opt.FromRow = None,
+    end: opt.ToRow = None,
+    json_out: opt.Json = False,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
     threads: opt.Threads = None,
@@ -189,19 +198,27 @@ def explain(
     """Show which inputs the last forecast attended to, with their times and values."""
     use_threads(threads)
     check_output(None if plot is None else str(plot))
+    if faithfulness:
+        if plot is not None or step:
+            raise UsageError("--faithfulness draws no plot and shows no steps; "
+                             "leave out --plot and --step")
+        from tsattn.cli.faithfulness_view import run_faithfulness
+
+        run_faithfulness(model_file, open_source(data), start=start, end=end, windows=windows,
+                         seed=seed, json_out=json_out, fill=fill, device=device)
+        return
     from tsattn.cli.predict_view import run_explain
 
     run_explain(model_file, open_source(data), steps=step or None, top_k=top_k, plot=plot,
-                fill=fill, device=device, quiet=False)
+                json_out=json_out, fill=fill, device=device, quiet=False)
 
 
 @app.command()
 def evaluate(
     model_file: opt.ModelArg,
     data: opt.DataArg,
-    start: str | None = typer.Option(None, "--from", help="First evaluated target row: index "
-                                     "or timestamp (default: after the validation part)."),
-    end: str | None = typer.Option(None, "--to", help="End of evaluated rows (default: all)."),
+    start: opt.FromRow = None,
+    end: opt.ToRow = None,
     season: int | None = typer.Option(None, min=1, help="Season length for the seasonal "
                                       "naive baseline (default: from the frequency)."),
     json_out: opt.Json = False,

@@ -70,6 +70,10 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table
 Json = Annotated[bool, typer.Option("--json", help="Write JSON to stdout.")]
 TopK = Annotated[int, typer.Option(min=1, help="Inputs listed per forecast step.")]
 Plot = Annotated[Path | None, typer.Option(help="Write a PNG picture here (needs matplotlib).")]
+FromRow = Annotated[str | None, typer.Option("--from", help="First evaluated target row: "
+                                             "index or timestamp (default: after the "
+                                             "validation part).")]
+ToRow = Annotated[str | None, typer.Option("--to", help="End of evaluated rows (default: all).")]
 Threads = Annotated[int | None, typer.Option(
     min=1, show_default=False,
     help="CPU threads for torch (default: OMP_NUM_THREADS if set, else the CPUs this process "

@@ -11,11 +11,17 @@ from typing import TextIO
 
 import numpy as np
 
-from tsattn.cli.render import attention_table, console, scores_table, warn
+from tsattn.cli.attention_tables import attention_table
+from tsattn.cli.render import console, scores_table, warn
 from tsattn.cli.streams import write_output
 from tsattn.data import Frame, read_frame, resolve_row
 from tsattn.errors import UsageError
-from tsattn.explain import explain_rows, summarize_attention
+from tsattn.explain import (
+    describe_concentration,
+    explain_rows,
+    map_concentration,
+    summarize_attention,
+)
 from tsattn.forecasting import (
     ForecastResult,
     LoadedModel,
@@ -98,27 +104,34 @@ def plot_last_forecast(path: Path, loaded: LoadedModel, frame: Frame,
         attention=result.attention[-1],
         title=f"{loaded.run.model.kind} forecast from {result.origins[-1]} "
               f"(attention: {loaded.model.reduction})",
+        attention_note="averaged over the steps: " + describe_concentration(
+            map_concentration(result.attention[-1], loaded.model.token_spans)),
     )
 
 
 def run_explain(model_file: Path, source: Path | TextIO, *, steps: list[int] | None,
-                top_k: int, plot: Path | None, fill: str, device: str, quiet: bool) -> None:
-    """The most attended inputs of the last forecast, with their values, as a table."""
+                top_k: int, plot: Path | None, json_out: bool, fill: str, device: str,
+                quiet: bool) -> None:
+    """The most attended inputs of the last forecast, with their values, as a table
+    (and as the attention summary on stdout with --json)."""
     _check_plotting(plot)
     loaded, frame = load_history(model_file, source, fill, device, quiet)
     result = predict(loaded, frame)
     lookback = loaded.lookback
+    n_read = loaded.model.n_used  # a channel-independent model does not read covariates
     summary = summarize_attention(
         result.attention, result.input_times, result.forecast_times, top_k=top_k,
         model=loaded.run.model.kind, reduction=loaded.model.reduction,
         alternatives=result.alternatives or None, token_spans=loaded.model.token_spans,
-        values=frame.values[None, -lookback:], columns=list(frame.columns),
+        values=frame.values[None, -lookback:, :n_read], columns=list(frame.columns[:n_read]),
         include_weights=False,
     )
     try:
         rows = explain_rows(summary, origin=0, steps=steps)
     except ValueError as exc:
         raise UsageError(f"--step must be between 1 and {loaded.horizon} ({exc})") from exc
+    if json_out:
+        write_output(None, json.dumps(summary) + "\n")
     attention_table(rows, f"{loaded.model.reduction}, values of the inputs shown")
     if plot is not None:
         _plot_explain(plot, loaded, frame, result)

@@ -98,37 +98,3 @@ def scores_table(result: dict) -> None:
         ratio = "" if name == "model" else f"{model_mse / s['mse']:.3f}"
         table.add_row(name, f"{s['mse']:.4f}", f"{s['mae']:.4f}", ratio)
     console.print(table)
-
-
-def _values_note(entry: dict, prefix: str = "") -> str:
-    values = entry.get("values")
-    return "" if not values else f" ({prefix}" + ", ".join(
-        f"{k}={'-' if v is None else format(v, '.4g')}" for k, v in values.items()) + ")"
-
-
-def _top_entry(top: dict) -> str:
-    return f"{top['time']}: {top['weight']:.3f}{_values_note(top)}"
-
-
-def _period_entry(period: dict) -> str:
-    """'2023-03-26 16:00:00..23:00:00: 0.330': the end's date is dropped when it is the same."""
-    start, end = period["start"], period["end"]
-    day, _, clock = end.partition(" ")
-    if clock and start.startswith(day + " "):
-        end = clock
-    return f"{start}..{end}: {period['weight']:.3f}{_values_note(period, 'mean ')}"
-
-
-def attention_table(rows: list[dict], target_note: str) -> None:
-    """The most attended inputs (periods, for a model with patch tokens) for a few steps."""
-    periods = all("top_periods" in row for row in rows)
-    title = "most attended periods" if periods else "most attended inputs"
-    table = Table(title=f"{title} ({target_note})", title_justify="left")
-    for column in ("step", "forecast time", "top periods (first..last: weight)" if periods
-                   else "top inputs (time: weight)", "entropy ratio"):
-        table.add_column(column, no_wrap=column.startswith("top"))
-    for row in rows:
-        tops = "\n".join(_period_entry(t) for t in row["top_periods"]) if periods else "\n".join(
-            _top_entry(t) for t in row["top"])
-        table.add_row(str(row["step"]), str(row["time"]), tops, f"{row['entropy_ratio']:.2f}")
-    console.print(table)
