@@ -21,7 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ltsf import DATA, ROOT, tsattn
+from suite import ROOT, tsattn
+
+DATA = ROOT / "sample_data" / "ETTh1.csv"
 
 COMMAND = ["--train-end", "8640", "--val-end", "11520", "--lookback", "96", "--horizon", "96"]
 EPOCH_LINE = re.compile(r"epoch\s+(\d+)/\d+\s+train ([\d.]+)\s+val ([\d.]+)\s.*?([\d.]+)s")

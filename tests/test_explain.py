@@ -204,3 +204,13 @@ def test_near_uniform_is_said_in_words() -> None:
     assert peaked["near_uniform"] is False and peaked["top_x_even"] == 3.6
     assert describe_concentration(peaked) == (
         "top period 3.6x its even share; heaviest 10% of periods hold 60%")
+
+
+def test_variable_weights_per_step_are_named_and_rounded() -> None:
+    att = _hand_map()
+    variables = np.zeros((*att.shape[:2], 2))
+    variables[..., 0], variables[..., 1] = 0.25, 0.75
+    summary = _summary(att, variables=variables, variable_names=["y", "driver"])
+    assert summary["forecasts"][0]["steps"][0]["variables"] == {"y": 0.25, "driver": 0.75}
+    with pytest.raises(ValueError, match="names"):
+        _summary(att, variables=variables, variable_names=["y"])

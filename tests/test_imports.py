@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tsattn"
 LAYERS = {
     "errors": 0, "config": 1, "files": 1, "threads": 1,
     "data": 2, "checkpoint": 2, "models": 2, "windows": 2, "explain": 2,
-    "training": 3, "series": 3, "distributed": 3.5, "fitting": 4, "forecasting": 4,
+    "training": 3, "baselines": 3, "series": 3, "distributed": 3.5, "fitting": 4,
+    "forecasting": 4,
     "evaluation": 5, "plotting": 5, "faithfulness": 5, "cli": 6, "__main__": 7,
 }
 ONLY_IN = {"pandas": {"data"}, "typer": {"cli"}, "rich": {"cli"}, "matplotlib": {"plotting"}}

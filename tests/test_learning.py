@@ -26,6 +26,10 @@ def copy_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def train_copy_model(csv_path: Path, tmp: Path, **model: object) -> Path:
+    """A model whose attention path must learn the copy alone: with the linear path on,
+    the copy is a linear map, solved in closed form before training (see
+    tests/test_linear_path.py), and the attention path would have nothing left to find."""
+    model.setdefault("linear_path", False)
     run = RunConfig(
         data=DataConfig(targets=("y",)),
         model=ModelConfig(lookback=LOOKBACK, horizon=HORIZON, **model),

@@ -39,7 +39,9 @@ CASES = {
         "lstm-attn", channel_independent=False, n_channels=3, n_targets=2, attention="additive"
     ),
     "lstm-independent-targets": small("lstm-attn", n_channels=3, n_targets=2),
+    "lstm-no-linear-path": small("lstm-attn", linear_path=False),
     "transformer-patch16": small("transformer"),
+    "transformer-no-linear-path": small("transformer", linear_path=False),
     "transformer-step-tokens": small("transformer", patch_len=1, stride=1),
     "transformer-no-revin": small("transformer", revin=False, n_layers=1),
     "transformer-revin-last": small("transformer", revin_anchor="last"),
@@ -49,6 +51,7 @@ CASES = {
     "transformer-independent-targets": small("transformer", n_channels=3, n_targets=2),
 }
 REVIN_CASES = {name: cfg for name, cfg in CASES.items() if cfg.revin}
+LINEAR_CASES = {name: cfg for name, cfg in CASES.items() if cfg.linear_path}
 
 
 def window(cfg: ModelConfig, batch: int = 4) -> torch.Tensor:
@@ -57,8 +60,17 @@ def window(cfg: ModelConfig, batch: int = 4) -> torch.Tensor:
 
 
 def built(cfg: ModelConfig, seed: int = 0) -> Forecaster:
+    """A model as if partly trained: random weights, its zero-started last layer included,
+    and a random linear path, so contract tests see every path's output."""
     torch.manual_seed(seed)
-    return build_model(cfg)
+    model = build_model(cfg)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if not parameter.abs().sum():  # the zero-started last layer
+                parameter.normal_(0, 0.1)
+        if model.linear is not None:
+            model.linear.load_solution(torch.randn(cfg.lookback, cfg.horizon) * 0.05)
+    return model
 
 
 def assert_distribution_rows(maps: torch.Tensor, shape: tuple[int, ...]) -> None:
@@ -115,8 +127,34 @@ def test_token_spans_cover_the_window(cfg: ModelConfig) -> None:
 def test_default_map_is_named_by_reduction(cfg: ModelConfig) -> None:
     model = built(cfg).eval()
     out = model(window(cfg))
-    named = {"attention": out.attention, **out.alternatives}
-    torch.testing.assert_close(named[model.reduction], out.attention, rtol=0, atol=0)
+    if cfg.linear_path:  # the default map is `read`; the attention path's own map beside it
+        assert model.reduction == "read"
+        own = out.alternatives[model.attention_reduction]
+        assert_distribution_rows(own, (4, cfg.horizon, cfg.lookback))
+        assert not torch.equal(own, out.attention)
+    else:
+        named = {"attention": out.attention, **out.alternatives}
+        torch.testing.assert_close(named[model.reduction], out.attention, rtol=0, atol=0)
+
+
+def test_read_map_is_the_attention_map_when_the_linear_path_is_zero() -> None:
+    cfg = small("transformer")
+    model = built(cfg).eval()
+    model.linear.load_solution(torch.zeros(cfg.lookback, cfg.horizon))
+    out = model(window(cfg))
+    torch.testing.assert_close(out.attention, out.alternatives["rollout"], atol=1e-6, rtol=0)
+
+
+def test_read_map_follows_the_linear_weights_when_the_attention_path_is_silent() -> None:
+    cfg = small("lstm-attn")
+    model = build_model(cfg).eval()  # last layer at zero: the attention path adds nothing
+    weight = torch.zeros(cfg.lookback, cfg.horizon)
+    weight[30, :] = 1.0  # every step reads input row 30 only
+    model.linear.load_solution(weight)
+    with torch.no_grad():
+        out = model(window(cfg))
+    assert (out.attention.argmax(dim=-1) == 30).all()
+    assert float(out.attention[..., 30].min()) > 0.99
 
 
 def assert_identical(a: Forecast, b: Forecast) -> None:
@@ -137,6 +175,20 @@ def test_gradients_reach_every_parameter(cfg: ModelConfig) -> None:
     model(window(cfg), return_attention=False).prediction.pow(2).mean().backward()
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("cfg", LINEAR_CASES.values(), ids=LINEAR_CASES.keys())
+def test_an_untrained_model_forecasts_its_linear_path(cfg: ModelConfig) -> None:
+    model = build_model(cfg).eval()
+    solution = torch.randn(cfg.lookback, cfg.horizon)
+    model.linear.load_solution(solution)
+    x = window(cfg)
+    targets = x[..., : cfg.n_targets]
+    last = targets[:, -1:]
+    expected = torch.einsum("blt,lh->bht", targets - last, solution) + last
+    out = model(x)
+    torch.testing.assert_close(out.prediction, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.linear, expected, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("cfg", CASES.values(), ids=CASES.keys())
@@ -175,7 +227,7 @@ def test_revin_round_trip_restores_the_input(anchor: str) -> None:
     normalized, level, std = revin.normalize(x)
     expected = x[:, -1:] if anchor == "last" else x.mean(dim=1, keepdim=True)
     torch.testing.assert_close(level, expected)
-    torch.testing.assert_close(revin.denormalize(normalized, level, std), x)
+    torch.testing.assert_close(revin.denormalize(normalized, std) + level, x)
 
 
 @pytest.mark.parametrize("kind", ["transformer", "lstm-attn"])

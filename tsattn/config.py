@@ -54,6 +54,7 @@ class ModelConfig:
     dropout: float = 0.2
     revin: bool = True
     revin_anchor: str = "mean"
+    linear_path: bool = True
     channel_independent: bool = True
     patch_len: int = 16
     stride: int = 8

@@ -12,14 +12,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from tsattn.baselines import (
+    apply_linear,
+    linear_weights,
+    repeat_last,
+    season_length,
+    seasonal_naive,
+)
 from tsattn.data import Frame
 from tsattn.errors import UsageError
 from tsattn.forecasting import LoadedModel
+from tsattn.models.linear import NormalEquations
 from tsattn.training import autocast_for
 from tsattn.windows import Windows, window_starts
-
-SEASONS = {"h": 24, "H": 24, "30min": 48, "15min": 96, "10min": 144, "5min": 288, "min": 1440,
-           "D": 7, "B": 5, "W": 52, "MS": 12, "ME": 12, "M": 12, "QS": 4, "QE": 4}
 
 
 @dataclass
@@ -34,21 +39,6 @@ class Scores:
     rmse_original: list[float]
 
 
-def season_length(freq: str | None, override: int | None, lookback: int) -> int | None:
-    """The seasonal period for the naive baseline, or None when it is unknown or too long."""
-    period = override if override is not None else SEASONS.get(freq or "")
-    if period is None:
-        return None
-    if period < 1:
-        raise UsageError(f"--season must be at least 1, got {period}")
-    if period > lookback:
-        raise UsageError(
-            f"--season {period} is longer than the model's lookback {lookback}; "
-            "use a shorter season"
-        )
-    return period
-
-
 def score(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> Scores:
     """Scores of (W, H, T) forecasts on z-scored values; `scale` converts to original units."""
     err = pred - truth
@@ -59,36 +49,6 @@ def score(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> Scores:
         mse_per_target=mse_t.tolist(), mae_per_target=mae_t.tolist(),
         mae_original=(mae_t * scale).tolist(), rmse_original=(np.sqrt(mse_t) * scale).tolist(),
     )
-
-
-def repeat_last(x: np.ndarray, horizon: int) -> np.ndarray:
-    """Every step repeats the last observed value: (W, L, T) -> (W, H, T)."""
-    return np.repeat(x[:, -1:, :], horizon, axis=1)
-
-
-def seasonal_naive(x: np.ndarray, horizon: int, period: int) -> np.ndarray:
-    """Step h repeats the value one (or more) periods before it, from inside the window."""
-    lookback = x.shape[1]
-    index = [lookback - period + (h % period) for h in range(horizon)]
-    return x[:, index, :]
-
-
-def fit_linear(x: np.ndarray, y: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
-    """One (L, H) matrix shared by all channels, fit on (window − last value).
-
-    Least squares in closed form with a whisper of ridge for conditioning; x (W, L, T),
-    y (W, H, T). This is the strong, cheap baseline of the long-horizon literature.
-    """
-    last = x[:, -1:, :]
-    a = np.transpose(x - last, (0, 2, 1)).reshape(-1, x.shape[1]).astype(np.float64)
-    b = np.transpose(y - last, (0, 2, 1)).reshape(-1, y.shape[1]).astype(np.float64)
-    gram = a.T @ a + ridge * len(a) * np.eye(a.shape[1])
-    return np.linalg.solve(gram, a.T @ b)
-
-
-def apply_linear(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
-    last = x[:, -1:, :]
-    return np.einsum("wlt,lh->wht", x - last, weights) + last
 
 
 def evaluation_windows(loaded: LoadedModel, series: torch.Tensor, first: int, end: int
@@ -124,12 +84,13 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
     series = torch.from_numpy(scaled).to(loaded.device)
     x, pred, truth = model_forecasts(loaded, evaluation_windows(loaded, series, first, end))
     train_end = loaded.meta["split"]["train_end"]
-    train_x, train_y = _train_windows(loaded, series, train_end)
+    train = NormalEquations.of(_train_windows(loaded, series, train_end).batches(2048),
+                               loaded.run.model.n_targets)
     horizon = loaded.horizon
     forecasts = {
         "model": pred,
         "repeat_last": repeat_last(x, horizon),
-        "linear": apply_linear(fit_linear(train_x, train_y), x),
+        "linear": apply_linear(linear_weights(train), x),
     }
     period = season_length(loaded.meta["freq"], season, loaded.lookback)
     if period is not None:
@@ -141,10 +102,7 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
             "targets": loaded.meta["targets"], "scores": results}
 
 
-def _train_windows(loaded: LoadedModel, series: torch.Tensor, train_end: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Training windows (target channels only) for the linear baseline's fit."""
+def _train_windows(loaded: LoadedModel, series: torch.Tensor, train_end: int) -> Windows:
+    """The training windows, for the linear baseline's fit."""
     starts = window_starts(0, train_end, loaded.lookback, loaded.horizon)
-    windows = Windows(series, starts, loaded.lookback, loaded.horizon, loaded.run.model.n_targets)
-    x, y = windows.batch(torch.arange(len(windows), device=series.device))
-    return x[..., : windows.n_targets].cpu().numpy(), y.cpu().numpy()
+    return Windows(series, starts, loaded.lookback, loaded.horizon, loaded.run.model.n_targets)

@@ -23,6 +23,7 @@ Schema `tsattn.attention/2` (keys marked * are optional)::
                "entropy": nats,             # 0 = one input, log(L) = all inputs equally
                "entropy_ratio": r,          # entropy / log(L) in [0, 1]; 0 when L == 1
                "concentration": CONCENTRATION,
+               *"variables": {column: w},   # weight of each input variable, sums to 1
                *"weights": [L floats]}],    # the whole row, oldest input first
           "mean_top": [TOP, ...],           # top inputs of the map averaged over the steps
           *"alternatives": {name: {"mean_top": [TOP, ...]}}}]}
@@ -35,7 +36,9 @@ Schema `tsattn.attention/2` (keys marked * are optional)::
                      "top10_share": s,      # weight of the heaviest 10% of periods (>= 1)
                      "near_uniform": bool}  # top_x_even < NEAR_UNIFORM_X_EVEN
 
-Version 2 added `concentration`. `entropy_ratio` stays, but with patch tokens it cannot fall
+Version 2 added `concentration` and, for models with a linear path, `variables`: how
+much each input column moved the step (its exact additive part; the attention path's part
+counts for the target it reads). `entropy_ratio` stays, but with patch tokens it cannot fall
 below log(patch_len)/log(L) and reads 0.99 for most maps; `concentration` is measured over
 periods (single rows when every token is one step), so it means the same with patches.
 A map is "near uniform" when no period gets 1.5x its even share: e.g. 12.5% of the weight
@@ -139,12 +142,16 @@ def summarize_attention(
     values: np.ndarray | None = None,
     columns: list[str] | None = None,
     include_weights: bool = True,
+    variables: np.ndarray | None = None,
+    variable_names: list[str] | None = None,
 ) -> dict[str, Any]:
     """Summarize (O, H, L) attention maps as the `tsattn.attention/1` dict (module docstring).
 
     `input_times[o]` are the L input timestamps of origin o and `forecast_times[o]` its H
     forecast timestamps. `alternatives` are other (O, H, L) reductions of the same model;
-    `values` (O, L, C) are the input values (in the user's units) named by `columns`.
+    `values` (O, L, C) are the input values (in the user's units) named by `columns`;
+    `variables` (O, H, V) the weight of each input variable per step, named by
+    `variable_names`.
     """
     att = _checked_map(attention, "attention")
     n_origins, horizon, lookback = att.shape
@@ -161,6 +168,8 @@ def summarize_attention(
     if tokens:
         _add_top_periods(steps, att, inputs, periods, top_k)
     _add_concentration(steps, att, periods)
+    if variables is not None:
+        _add_variables(steps, _checked_map(variables, "variables"), variable_names or [])
     forecasts = [_forecast(o, steps[o], att, alts, inputs, top_k) for o in range(n_origins)]
     summary: dict[str, Any] = {
         "schema": SCHEMA, "model": model, "reduction": reduction,
@@ -262,6 +271,17 @@ def _add_concentration(steps: list[list[dict[str, Any]]], att: np.ndarray,
         for h, step in enumerate(origin_steps):
             step["concentration"] = {"top_x_even": top_x[o][h], "top10_share": top10[o][h],
                                      "near_uniform": top_x[o][h] < NEAR_UNIFORM_X_EVEN}
+
+
+def _add_variables(steps: list[list[dict[str, Any]]], weights: np.ndarray,
+                   names: list[str]) -> None:
+    if len(names) != weights.shape[-1] or len(weights) != len(steps):
+        raise ValueError(f"variables of shape {weights.shape} for {len(steps)} origins and "
+                         f"{len(names)} names")
+    rounded = np.round(weights, _DIGITS).tolist()
+    for o, origin_steps in enumerate(steps):
+        for h, step in enumerate(origin_steps):
+            step["variables"] = dict(zip(names, rounded[o][h], strict=True))
 
 
 def map_concentration(att: np.ndarray, token_spans: list[tuple[int, int]] | None

@@ -185,8 +185,8 @@ def faithfulness_on_rows(loaded: LoadedModel, frame: Frame, first: int, end: int
     series = scaled.to(loaded.device)
     x, _ = Windows(series, starts[torch.from_numpy(pick)], L, H, frame.n_targets).batch(
         torch.arange(len(pick), device=series.device))
-    n_in = loaded.model.n_in  # channels one forward reads together: > 1 with covariates
-    variables = list(frame.columns[:n_in]) if n_in > 1 else []
+    n_read = loaded.model.n_read  # > n_targets when covariates are read
+    variables = list(frame.columns[:n_read]) if n_read > 1 else []
     periods = token_periods(loaded.model.token_spans, L)
     return measure_faithfulness(loaded.model, x, periods, variables, options)
 

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from tsattn import __version__
+from tsattn.baselines import season_length, validation_baselines
 from tsattn.checkpoint import load_resume, resume_path, save_checkpoint, save_resume
 from tsattn.config import RunConfig, from_dict, to_dict
 from tsattn.data import (
@@ -34,15 +35,25 @@ from tsattn.data import (
 )
 from tsattn.distributed import Cluster, Shards
 from tsattn.errors import DataError, UsageError
-from tsattn.models import build_model
+from tsattn.models import Forecaster, build_model
+from tsattn.models.linear import (
+    CovariateEquations,
+    LinearFit,
+    LinearPath,
+    NormalEquations,
+    fit_covariates,
+    fit_linear_path,
+)
 from tsattn.series import SeriesPart, join_series
 from tsattn.training import (
     EpochReport,
     Observer,
     OneProcess,
     TrainState,
+    autocast_for,
     make_optimizer,
     resolve_device,
+    score_start,
     train,
 )
 from tsattn.windows import Windows, window_starts
@@ -109,7 +120,72 @@ def prepare_panel(panel: Panel, run: RunConfig, device: torch.device) -> Prepare
                     joined.parts)
 
 
-def model_metadata(frame: Frame, prep: Prepared, state: TrainState, seconds: float) -> dict:
+LINEAR_FOLDS = 5  # contiguous training folds that help the validation part judge a penalty
+
+
+@dataclass(frozen=True)
+class FreeBaselines:
+    """What the model starts from and is compared with, from one pass over the windows."""
+
+    linear: LinearFit | None  # the model's own linear path, None without one or on resume
+    val_mse: dict[str, float]  # each free baseline's validation MSE
+
+
+def fit_free_baselines(model: Forecaster, prep: Prepared, freq: str | None,
+                       resume: bool, batch_size: int = 2048) -> FreeBaselines:
+    """Solve the model's linear path (penalty chosen on validation) and score the free
+    baselines on the validation windows, from one set of normal equations."""
+    n_targets = prep.run.model.n_targets
+    folds = [NormalEquations.of(part.batches(batch_size), n_targets)
+             for part in prep.train.folds(LINEAR_FOLDS)]
+    train = sum(folds[1:], folds[0])
+    val = NormalEquations.of(prep.val.batches(batch_size), n_targets)
+    linear = None
+    if model.linear is not None and not resume:
+        linear = fit_linear_path(folds, val)
+        model.linear.load_solution(linear.weight)
+        if model.linear.n_covariates:
+            covariates = _fit_covariates(model.linear, prep, batch_size)
+            linear = dataclasses.replace(linear, covariate_ridge=covariates)
+    period = season_length(freq, None, prep.run.model.lookback)
+    return FreeBaselines(linear, validation_baselines(train, val, prep.val, period))
+
+
+def _fit_covariates(path: LinearPath, prep: Prepared, batch_size: int) -> list[float | None]:
+    """Second stage: each target's residual on the covariates' recent changes."""
+    folds = [CovariateEquations.of(part.batches(batch_size), path)
+             for part in prep.train.folds(LINEAR_FOLDS)]
+    val = CovariateEquations.of(prep.val.batches(batch_size), path)
+    weight, chosen = fit_covariates(folds, val, path.n_covariates)
+    path.load_solution(path.weight, weight)
+    return chosen
+
+
+def attention_share(model: Forecaster, windows: Windows, batch_size: int = 512
+                    ) -> float | None:
+    """Share of the forecast's movement (away from the last value) that the attention path
+    adds beside the linear path, over `windows`: Σ‖added‖² / (Σ‖linear − last‖² + Σ‖added‖²).
+
+    Near 0 the forecast is the linear model and the attention maps explain little of it;
+    the summary says so instead of presenting a map as the reason for the forecast.
+    """
+    if model.linear is None:
+        return None
+    T = windows.n_targets
+    moved = added = 0.0
+    model.eval()
+    with torch.inference_mode():
+        for x, _ in windows.batches(batch_size):
+            with autocast_for(x.device):
+                out = model(x, return_attention=False)
+            moved += float((out.linear.float() - x[:, -1:, :T]).square().sum())
+            added += float((out.prediction.float() - out.linear.float()).square().sum())
+    total = moved + added
+    return added / total if total > 0 else 0.0
+
+
+def model_metadata(frame: Frame, prep: Prepared, state: TrainState, seconds: float,
+                   free: FreeBaselines, share: float | None = None) -> dict:
     """Everything besides tensors that predict, evaluate and info need, as plain JSON."""
     # only the last label: this runs at every improvement, inside the training loop
     last_time = time_labels(frame, slice(-1, None))[0] if frame.times is not None else None
@@ -132,6 +208,10 @@ def model_metadata(frame: Frame, prep: Prepared, state: TrainState, seconds: flo
             "stopped_early": state.stopped_early,
             "train_seconds": round(seconds, 3),
             "history": state.history,
+            "linear_ridge": None if free.linear is None else free.linear.ridge,
+            "covariate_ridge": None if free.linear is None else free.linear.covariate_ridge,
+            "baselines_val_mse": free.val_mse,
+            "attention_share": share,
         },
         **({"series": [p.to_dict() for p in prep.series]} if prep.series else {}),
     }
@@ -141,17 +221,23 @@ class _Saver:
     """Wraps the user's observer: saves the best model and the resume state every epoch."""
 
     def __init__(self, inner: Observer, frame: Frame, prep: Prepared, model: nn.Module,
-                 optimizer: torch.optim.Optimizer, model_path: Path, started: float) -> None:
+                 optimizer: torch.optim.Optimizer, model_path: Path, started: float,
+                 free: FreeBaselines) -> None:
         self.inner, self.frame, self.prep, self.model = inner, frame, prep, model
         self.optimizer, self.model_path, self.started = optimizer, model_path, started
+        self.free = free
 
     def on_batch(self, epoch: int, batch: int, n_batches: int, loss: float) -> None:
         self.inner.on_batch(epoch, batch, n_batches, loss)
 
+    def save_best(self, state: TrainState) -> None:
+        """The best weights so far, with the metrics up to now (epochs run, history)."""
+        meta = model_metadata(self.frame, self.prep, state, time.perf_counter() - self.started,
+                              self.free)
+        save_checkpoint(self.model_path, state.best_weights, meta)
+
     def on_epoch(self, report: EpochReport, state: TrainState) -> None:
-        if report.improved:
-            meta = model_metadata(self.frame, self.prep, state, time.perf_counter() - self.started)
-            save_checkpoint(self.model_path, state.best_weights, meta)
+        self.save_best(state)
         save_resume(resume_path(self.model_path), *_resume_payload(self, state))
         self.inner.on_epoch(report, state)
 
@@ -187,6 +273,7 @@ def _fit(data: Frame | Panel, run: RunConfig, observer: Observer, model_path: Pa
     else:
         prep, frame = prepare(data, run, device), data
     model = build_model(prep.run.model).to(device)
+    free = fit_free_baselines(model, prep, frame.freq, resume)
     optimizer = make_optimizer(model, run.train, device)
     state = _restore(model_path, model, optimizer) if resume else TrainState()
     runnable: nn.Module = model
@@ -195,13 +282,19 @@ def _fit(data: Frame | Panel, run: RunConfig, observer: Observer, model_path: Pa
         runnable = replicas.wrap(model)
         torch.manual_seed(run.train.seed + 7919 * replicas.cluster.rank)  # own dropout masks
     started = time.perf_counter()
+    saver = _Saver(observer, frame, prep, model, optimizer, model_path, started, free)
     if replicas.is_main:
-        observer = _Saver(observer, frame, prep, model, optimizer, model_path, started)
+        observer = saver
     if run.train.compile:
         runnable = torch.compile(runnable)
+    if not resume:
+        score_start(runnable, prep.val, state, replicas)
+        if replicas.is_main:
+            saver.save_best(state)  # from here on an interrupt leaves at least the start
     state = train(runnable, prep.train, prep.val, run.train, observer, state, optimizer,
                   replicas)
-    meta = model_metadata(frame, prep, state, time.perf_counter() - started)
+    share = attention_share(model, prep.val)
+    meta = model_metadata(frame, prep, state, time.perf_counter() - started, free, share)
     if replicas.is_main:
         save_checkpoint(model_path, state.best_weights, meta)
         resume_path(model_path).unlink(missing_ok=True)

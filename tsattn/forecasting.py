@@ -55,6 +55,7 @@ class ForecastResult:
     attention: np.ndarray | None
     alternatives: dict[str, np.ndarray]
     last_token_maps: np.ndarray | None = None  # (layers, heads, N, N) of the last origin
+    variables: np.ndarray | None = None  # (O, H, C) weight of each input variable, rows sum to 1
 
 
 def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
@@ -118,8 +119,8 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
                                         horizon)
     first = 0 if rolling else n_rows - lookback
     starts = torch.arange(first, n_rows - lookback + 1)
-    scaled, attention, alternatives, token_maps = _run_model(loaded, frame, starts, batch_size,
-                                                             with_attention)
+    scaled, attention, alternatives, token_maps, variables = _run_model(
+        loaded, frame, starts, batch_size, with_attention)
     n_targets = frame.n_targets
     values = loaded.scaler.inverse(scaled, slice(0, n_targets))
     ends = (starts + lookback).tolist()
@@ -129,13 +130,13 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
         input_times=[labels[e - lookback : e] for e in ends] if with_attention else [],
         forecast_times=[all_labels[e : e + horizon] for e in ends],
         values=values, attention=attention, alternatives=alternatives,
-        last_token_maps=token_maps,
+        last_token_maps=token_maps, variables=variables,
     )
 
 
 def _run_model(loaded: LoadedModel, frame: Frame, starts: torch.Tensor, batch_size: int,
                with_attention: bool) -> tuple[np.ndarray, np.ndarray | None, dict,
-                                              np.ndarray | None]:
+                                              np.ndarray | None, np.ndarray | None]:
     """Batched inference over the given window starts; attention maps kept on request.
 
     Raw token maps are kept for the last origin only: for a rolling forecast they would be
@@ -144,7 +145,7 @@ def _run_model(loaded: LoadedModel, frame: Frame, starts: torch.Tensor, batch_si
     scaled = loaded.scaler.transform(frame.values).astype(np.float32)
     series = torch.from_numpy(scaled).to(loaded.device)
     windows = Windows(series, starts, loaded.lookback, 0, frame.n_targets)
-    preds, maps, alts, token_maps = [], [], {}, None
+    preds, maps, alts, token_maps, variables = [], [], {}, None, []
     with torch.inference_mode():
         for x, _ in windows.batches(batch_size):
             with autocast_for(loaded.device):
@@ -154,8 +155,11 @@ def _run_model(loaded: LoadedModel, frame: Frame, starts: torch.Tensor, batch_si
                 maps.append(out.attention.float().cpu())
                 for name, value in out.alternatives.items():
                     alts.setdefault(name, []).append(value.float().cpu())
+                if out.variables is not None:
+                    variables.append(out.variables.float().cpu())
                 if out.token_maps is not None:
                     token_maps = out.token_maps[-1].float().cpu().numpy()
     attention = torch.cat(maps).numpy() if maps else None
     alternatives = {name: torch.cat(parts).numpy() for name, parts in alts.items()}
-    return torch.cat(preds).numpy(), attention, alternatives, token_maps
+    variable_maps = torch.cat(variables).numpy() if variables else None
+    return torch.cat(preds).numpy(), attention, alternatives, token_maps, variable_maps

@@ -64,5 +64,10 @@ class Windows:
         for begin in range(0, n, batch_size):
             yield self.batch(order[begin : begin + batch_size])
 
+    def folds(self, n: int) -> list[Windows]:
+        """The windows in at most n contiguous runs of start rows, in time order."""
+        return [Windows(self.series, part, self.lookback, self.horizon, self.n_targets)
+                for part in torch.tensor_split(self.starts, n) if len(part)]
+
     def n_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)

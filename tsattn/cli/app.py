@@ -103,6 +103,7 @@ def train(
     dropout: opt.Dropout = opt.DEFAULT_MODEL.dropout,
     revin: opt.Revin = opt.DEFAULT_MODEL.revin,
     revin_anchor: opt.RevinAnchor = opt.DEFAULT_MODEL.revin_anchor,
+    linear_path: opt.LinearPath = opt.DEFAULT_MODEL.linear_path,
     channel_independent: opt.ChannelIndependent = opt.DEFAULT_MODEL.channel_independent,
     patch_len: opt.PatchLen = opt.DEFAULT_MODEL.patch_len,
     stride: opt.Stride = opt.DEFAULT_MODEL.stride,
@@ -268,6 +269,10 @@ def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
         ("lookback / horizon", f"{run.model.lookback} / {run.model.horizon}"),
         ("validation MSE", f"{best} after "
                            f"{metrics.get('epochs_run', '?')} epochs"),
+        ("free baselines", ", ".join(f"{k} {v:.4f}" for k, v in
+                                     metrics.get("baselines_val_mse", {}).items()) or "-"),
+        ("attention path", "-" if metrics.get("attention_share") is None
+         else f"{metrics['attention_share']:.0%} of the forecast's movement"),
         ("tsattn version", str(meta.get("tsattn_version"))),
     ]
     rows += [(f"model.{k}", str(v)) for k, v in dataclasses.asdict(run.model).items()

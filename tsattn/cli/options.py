@@ -44,6 +44,9 @@ Revin = Annotated[bool, typer.Option("--revin/--no-revin",
                                      help="Reversible instance normalization.")]
 RevinAnchor = Annotated[str, typer.Option(
     help="What RevIN subtracts from a window: mean or last (its last value).")]
+LinearPath = Annotated[bool, typer.Option(
+    "--linear-path/--no-linear-path",
+    help="Forecast = a closed-form linear model of the window + what attention adds.")]
 ChannelIndependent = Annotated[bool, typer.Option(
     "--channel-independent/--channel-mixing",
     help="Forecast each target from its own history with shared weights.")]

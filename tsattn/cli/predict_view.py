@@ -118,13 +118,13 @@ def run_explain(model_file: Path, source: Path | TextIO, *, steps: list[int] | N
     loaded, frame = load_history(model_file, source, fill, device, quiet)
     result = predict(loaded, frame)
     lookback = loaded.lookback
-    n_read = loaded.model.n_used  # a channel-independent model does not read covariates
+    n_read = loaded.model.n_read
     summary = summarize_attention(
         result.attention, result.input_times, result.forecast_times, top_k=top_k,
         model=loaded.run.model.kind, reduction=loaded.model.reduction,
         alternatives=result.alternatives or None, token_spans=loaded.model.token_spans,
         values=frame.values[None, -lookback:, :n_read], columns=list(frame.columns[:n_read]),
-        include_weights=False,
+        include_weights=False, variables=result.variables, variable_names=list(frame.columns),
     )
     try:
         rows = explain_rows(summary, origin=0, steps=steps)
@@ -156,7 +156,8 @@ def attention_summary(loaded: LoadedModel, result: ForecastResult, top_k: int) -
         result.attention, result.input_times, result.forecast_times, top_k=top_k,
         model=loaded.run.model.kind, reduction=loaded.model.reduction,
         alternatives=result.alternatives or None, token_spans=loaded.model.token_spans,
-        include_weights=len(result.origins) == 1,
+        include_weights=len(result.origins) == 1, variables=result.variables,
+        variable_names=[*loaded.meta["targets"], *loaded.meta["covariates"]],
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tsattn.checkpoint import read_metadata, resume_path
 from tsattn.cli.ranks import in_torchrun, is_main_rank
@@ -13,6 +13,9 @@ from tsattn.cli.render import ProgressObserver, console, key_value_table, one_li
 from tsattn.config import RunConfig, validate_model
 from tsattn.data import Frame, Panel, read_frame, read_panel
 from tsattn.errors import Interrupted, TrainingError, TsattnError
+
+if TYPE_CHECKING:
+    from tsattn.baselines import Comparison
 
 
 def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume: bool,
@@ -22,6 +25,7 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
     validate_model(dataclasses.replace(run.model, n_channels=len(frame.columns),
                                        n_targets=frame.n_targets))
     # torch: imported only once the data is known to be good
+    from tsattn.baselines import Comparison
     from tsattn.distributed import detect
     from tsattn.fitting import fit
     from tsattn.training import SilentObserver
@@ -47,8 +51,11 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
     except TrainingError as exc:
         # no --resume hint: the resumed run would take the same steps into the same NaN
         raise TrainingError(f"{exc}; {_kept(model_path, before, 'stopped', False)}") from exc
+    comparison = Comparison(meta["metrics"]["best_val_mse"],
+                            meta["metrics"]["baselines_val_mse"])
     if not quiet:
-        _summary(model_path, state, meta)
+        _summary(model_path, state, meta, comparison)
+        warn([w for w in (comparison.warning(),) if w])
 
 
 def _read(source: Path | TextIO, run: RunConfig, quiet: bool) -> tuple[Frame | Panel, Frame]:
@@ -99,7 +106,7 @@ def _kept(model_path: Path, before: tuple | None, what: str, resumable: bool) ->
     return f"{what} before the first epoch ended; no model was saved"
 
 
-def _summary(model_path: Path, state: Any, meta: dict) -> None:
+def _summary(model_path: Path, state: Any, meta: dict, comparison: Comparison) -> None:
     metrics = meta["metrics"]
     # patience can run out on the last epoch too; that is not an early stop
     early = state.stopped_early and state.epoch < meta["config"]["train"]["epochs"]
@@ -107,8 +114,15 @@ def _summary(model_path: Path, state: Any, meta: dict) -> None:
     key_value_table(f"saved {model_path}", [
         ("model", meta["config"]["model"]["kind"]),
         ("targets", ", ".join(meta["targets"])),
-        ("best validation MSE", f"{metrics['best_val_mse']:.4f} (z-scored)"),
+        ("validation MSE", comparison.describe()),
+        *_share_row(metrics.get("attention_share")),
         ("epochs", f"{metrics['epochs_run']} ({why})"),
         ("training time", f"{metrics['train_seconds']:.1f} s"),
     ])
     console.print(f"next: tsattn predict {model_path} DATA > forecast.csv")
+
+
+def _share_row(share: float | None) -> list[tuple[str, str]]:
+    if share is None:
+        return []
+    return [("attention path", f"{share:.0%} of the forecast's movement (the rest: linear path)")]

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from tsattn.config import ModelConfig, validate_model
 from tsattn.errors import DataError
+from tsattn.models.linear import LinearPath
 from tsattn.models.patches import PatchLayout
 
 
@@ -32,6 +33,8 @@ class Forecast:
     attention: Tensor | None = None
     alternatives: dict[str, Tensor] = field(default_factory=dict)
     token_maps: Tensor | None = None
+    linear: Tensor | None = None  # (B, H, T): the linear path's share of `prediction`
+    variables: Tensor | None = None  # (B, H, C): how much each input variable moved each step
 
 
 def sinusoidal_encoding(n_positions: int, dim: int) -> Tensor:
@@ -42,6 +45,17 @@ def sinusoidal_encoding(n_positions: int, dim: int) -> Tensor:
     encoding[:, 0::2] = torch.sin(position * frequency)
     encoding[:, 1::2] = torch.cos(position * frequency[: dim // 2])
     return encoding
+
+
+def zero_output_layer(layer: nn.Linear) -> None:
+    """Start the attention path at zero, so an untrained model forecasts its linear path.
+
+    Only this layer gets a gradient on the first step; every other weight gets one from
+    the second step on, once this layer has moved (as ReZero and zero-initialised
+    residual branches do).
+    """
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
 
 
 class RevIN(nn.Module):
@@ -82,20 +96,27 @@ class RevIN(nn.Module):
             x = x * self.weight + self.bias
         return x, level, std
 
-    def denormalize(self, y: Tensor, level: Tensor, std: Tensor) -> Tensor:
-        """y (B, H, T) back to input units, with the statistics of the first T channels."""
+    def denormalize(self, y: Tensor, std: Tensor) -> Tensor:
+        """y (B, H, T) back to input units with the first T channels' std, without a level:
+        the level comes from the model's base forecast (the anchor, or its linear path)."""
         T = y.shape[-1]
         if self.affine:
             y = (y - self.bias[:T]) / (self.weight[:T] + self.eps**2)
-        return y * std[..., :T] + level[..., :T]
+        return y * std[..., :T]
 
 
 class Forecaster(nn.Module):
     """Base of every model: (B, L, C) windows -> Forecast with prediction (B, H, T).
 
+    The forecast is a base plus what the attention path adds: the base is the linear path
+    (`models/linear.py`, fit in closed form before training) or, with `linear_path` off,
+    the RevIN anchor. Beside a linear path each model zero-initialises its last layer, so
+    an untrained model *is* that path and training starts from the free baseline instead
+    of rediscovering it.
+
     Every model reads the window as the patch tokens of `patches` (`token_spans`: the
     input rows [start, stop) each token covers; `spread`: token weights -> step weights).
-    Subclasses set `reduction` (the name of the default map) and implement `_forecast`,
+    Subclasses set `attention_reduction` (the name of their own map) and implement `_forecast`,
     which maps normalised windows (B', L, n_in) to a Forecast with prediction
     (B', H, n_out) and maps (B', H, L). Channel-independent: B' = B·T and n_in = n_out = 1,
     each target its own univariate series and covariates unused. Otherwise B' = B,
@@ -103,7 +124,7 @@ class Forecaster(nn.Module):
     """
 
     token_spans: list[tuple[int, int]]
-    reduction: str
+    attention_reduction: str
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -114,15 +135,33 @@ class Forecaster(nn.Module):
         self.n_in = 1 if independent else cfg.n_channels
         self.n_out = 1 if independent else cfg.n_targets
         self.revin = RevIN(self.n_used, anchor=cfg.revin_anchor) if cfg.revin else None
+        self.linear = LinearPath(cfg.lookback, cfg.horizon, cfg.n_targets,
+                                 cfg.n_channels - cfg.n_targets) if cfg.linear_path else None
         self.patches = PatchLayout.of(cfg)
         self.token_spans = self.patches.spans
         # token -> step spreading; rebuilt from cfg, not saved
         self.register_buffer("spread", self.patches.spread(), persistent=False)
 
+    @property
+    def n_read(self) -> int:
+        """How many channels (targets first) the forecast can depend on: the attention
+        path's, or all of them when the linear path kept weights for the covariates."""
+        if self.linear is not None and bool(self.linear.covariate_weight.any()):
+            return self.cfg.n_channels
+        return self.n_used
+
+    @property
+    def reduction(self) -> str:
+        """The name of the default map: `read` beside a linear path, else the attention's."""
+        return "read" if self.linear is not None else self.attention_reduction
+
     def forward(self, x: Tensor, return_attention: bool = True) -> Forecast:
         """x (B, L, C), targets first. With return_attention=False the maps are skipped."""
         self._check_window(x)
         B, L, _ = x.shape
+        T = self.cfg.n_targets
+        full = x
+        base, parts = self.linear(x) if self.linear is not None else (None, None)
         x = x[..., : self.n_used]
         if self.revin is not None:
             x, level, std = self.revin.normalize(x)
@@ -131,9 +170,26 @@ class Forecaster(nn.Module):
         out = self._forecast(x, return_attention)
         if self.cfg.channel_independent:
             out = _merge_channels(out, B)
+        added = out.prediction
         if self.revin is not None:
-            out = replace(out, prediction=self.revin.denormalize(out.prediction, level, std))
-        return out
+            added = self.revin.denormalize(added, std)
+            if base is None:
+                base = level[..., :T]
+        prediction = added if base is None else base + added
+        if return_attention and self.linear is not None:
+            out = self._with_read_map(out, full, added, parts)
+        return replace(out, prediction=prediction,
+                       linear=base if self.linear is not None else None)
+
+    def _with_read_map(self, out: Forecast, x: Tensor, added: Tensor, parts: Tensor
+                       ) -> Forecast:
+        """The default map becomes `read`; the attention path's own map stays beside it."""
+        alternatives = {self.attention_reduction: out.attention, **out.alternatives}
+        variables = None
+        if self.cfg.channel_independent:
+            variables = variable_weights(parts, added, self.cfg.n_channels)
+        return replace(out, attention=read_map(self.linear, x, added, out.attention),
+                       alternatives=alternatives, variables=variables)
 
     def _forecast(self, x: Tensor, return_attention: bool) -> Forecast:
         raise NotImplementedError
@@ -146,6 +202,48 @@ class Forecaster(nn.Module):
                 f"channels), got {tuple(x.shape)}; use the lookback and columns it was "
                 "trained with"
             )
+
+
+def read_map(linear: LinearPath, x: Tensor, added: Tensor, attention: Tensor) -> Tensor:
+    """(B, H, L): where each forecast step's move away from the last value came from.
+
+    The linear path's part is exact: input row l moved step h by |x_l - last|·|W_lh| for
+    the targets, and by |f_lk|·|V_tlkh| for the covariates' recent changes. The attention
+    path's part is its own map, weighted by how far that path moved the step. Each row
+    mixes the two by those amounts and sums to 1: a forecast the linear path makes reads
+    where its weights are, and one the attention path changes reads where it attended.
+    """
+    T, L = linear.n_targets, x.shape[1]
+    targets = x[..., :T]
+    moved = (targets - targets[:, -1:]).abs().sum(dim=-1)  # (B, L): Σ_t |x_lt - last_t|
+    rows = moved.unsqueeze(1) * linear.weight.abs().T.to(x.dtype)  # (B, H, L)
+    if linear.n_covariates:
+        features = linear.covariate_features(x).abs()  # (B, Lc, K)
+        covariates = torch.einsum("blk,tlkh->bhl", features,
+                                  linear.covariate_weight.abs().to(x.dtype))
+        rows = torch.cat([rows[..., : L - linear.covariate_lookback],
+                          rows[..., L - linear.covariate_lookback :] + covariates], dim=-1)
+    attended = added.abs().sum(dim=-1, keepdim=True)  # (B, H, 1)
+    total = rows.sum(dim=-1, keepdim=True) + attended + 1e-12
+    return (rows + (attended + 1e-12) * attention) / total
+
+
+def variable_weights(parts: Tensor, added: Tensor, n_channels: int) -> Tensor:
+    """(B, H, C) weights over the input variables, each row summing to 1.
+
+    For target t the forecast's move away from its last value is a sum of parts: its own
+    history (linear map + attention path, which reads only that target when channels are
+    independent) and each covariate's linear contribution. A variable's weight is its
+    part's magnitude over the sum of magnitudes, averaged over the targets, so blanking a
+    variable removes exactly the part the weight reports.
+    """
+    B, H, T, n_parts = parts.shape
+    own = (parts[..., 0] + added).abs() + 1e-12  # (B, H, T); a flat forecast is its own
+    weights = parts.new_zeros(B, H, T, n_channels)
+    weights[..., :T] = torch.diag_embed(own)
+    weights[..., T : T + n_parts - 1] = parts[..., 1:].abs()
+    weights = weights / weights.sum(dim=-1, keepdim=True)
+    return weights.mean(dim=2)
 
 
 def _merge_channels(out: Forecast, batch: int) -> Forecast:

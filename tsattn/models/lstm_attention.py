@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from tsattn.config import ModelConfig
 from tsattn.models.attention import build_score
-from tsattn.models.base import Forecast, Forecaster, sinusoidal_encoding
+from tsattn.models.base import Forecast, Forecaster, sinusoidal_encoding, zero_output_layer
 from tsattn.models.dropout import Dropout
 
 
@@ -82,7 +82,7 @@ class LSTMAttentionForecaster(Forecaster):
         super().__init__(cfg)
         D = cfg.d_model
         N = self.patches.n_tokens
-        self.reduction = "attention"
+        self.attention_reduction = "attention"
         self.input_projection = nn.Linear(self.n_in * cfg.patch_len, D)
         self.register_buffer("positions", sinusoidal_encoding(N, D), persistent=False)
         self.layers = nn.ModuleList(
@@ -101,6 +101,8 @@ class LSTMAttentionForecaster(Forecaster):
             Dropout(cfg.dropout),
             nn.Linear(cfg.d_ff, cfg.patch_len * self.n_out),
         )
+        if cfg.linear_path:
+            zero_output_layer(self.output[-1])
 
     def _forecast(self, x: Tensor, return_attention: bool) -> Forecast:
         hs = self._encode(x)  # (B, N, D)

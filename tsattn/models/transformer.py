@@ -16,7 +16,7 @@ from tsattn.models.attention import (
     attention_rollout,
     mean_over_heads,
 )
-from tsattn.models.base import Forecast, Forecaster, sinusoidal_encoding
+from tsattn.models.base import Forecast, Forecaster, sinusoidal_encoding, zero_output_layer
 from tsattn.models.dropout import Dropout
 
 
@@ -59,7 +59,7 @@ class TransformerForecaster(Forecaster):
         super().__init__(cfg)
         D = cfg.d_model
         self.n_tokens = self.patches.n_tokens
-        self.reduction = "rollout"
+        self.attention_reduction = "rollout"
         self.register_buffer("positions", sinusoidal_encoding(self.n_tokens, D), persistent=False)
         self.embedding = nn.Linear(self.n_in * cfg.patch_len, D)
         self.dropout = Dropout(cfg.dropout)
@@ -68,6 +68,8 @@ class TransformerForecaster(Forecaster):
         )
         self.norm = nn.LayerNorm(D)
         self.head = nn.Linear(self.n_tokens * D, cfg.horizon * self.n_out)
+        if cfg.linear_path:
+            zero_output_layer(self.head)
 
     def _forecast(self, x: Tensor, return_attention: bool) -> Forecast:
         B = x.shape[0]
@@ -104,5 +106,7 @@ class TransformerForecaster(Forecaster):
         """
         H, D = self.cfg.horizon, self.cfg.d_model
         weight = self.head.weight.view(H, self.n_out, self.n_tokens, D)
-        importance = weight.square().sum(dim=-1).mean(dim=1)  # (H, N)
+        # + a tiny floor: the head starts at zero (an untrained model is its linear path),
+        # and a step that reads no token yet gets the uniform map instead of 0/0
+        importance = weight.square().sum(dim=-1).mean(dim=1) + 1e-20  # (H, N)
         return importance / importance.sum(dim=-1, keepdim=True)
