@@ -19,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ltsf import DATA, ROOT, tsattn
+from suite import ROOT, tsattn
 
+DATA = ROOT / "sample_data" / "ETTh1.csv"
 SAMPLE = ROOT / "sample_data" / "sample.csv"
 QUICK = ["--lookback", "96", "--horizon", "24", "--quiet"]
 ETTH1 = [str(DATA), "--target", "OT", "--train-end", "8640", "--val-end", "11520",
