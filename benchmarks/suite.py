@@ -70,7 +70,8 @@ def run_one(name: str, model: str, horizon: int, workdir: Path, extra: list[str]
     seconds = time.perf_counter() - started
     result = json.loads(tsattn("evaluate", str(path), str(p.path), "--from", str(p.val_end),
                                "--to", str(p.end), "--json", "--quiet").stdout)
-    metrics = json.loads(tsattn("info", str(path), "--json").stdout)["metrics"]
+    card = json.loads(tsattn("info", str(path), "--json").stdout)
+    metrics = card["metrics"]
     scores = result["scores"]
     best_free = min(scores[b]["mse"] for b in BASELINES if b in scores)
     return {
@@ -80,7 +81,7 @@ def run_one(name: str, model: str, horizon: int, workdir: Path, extra: list[str]
         **{f"{key}_mae": s["mae"] for key, s in scores.items()},
         "best_free_mse": best_free,
         "ratio_to_best_free": scores["model"]["mse"] / best_free,
-        "val_mse": metrics["best_val_mse"], "val_baselines": metrics["baselines_val_mse"],
+        "val_mse": metrics["best_val_mse"], "val_baselines": card["baselines"],
         "val_start_mse": metrics["history"][0]["val_loss"],
         "epochs_run": metrics["epochs_run"], "attention_share": metrics["attention_share"],
         "linear_ridge": metrics["linear_ridge"],

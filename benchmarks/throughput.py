@@ -41,9 +41,11 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing tsattn
 
 from tsattn.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from tsattn.data import read_frame  # noqa: E402
+from tsattn.device import resolve_device  # noqa: E402
 from tsattn.fitting import Prepared, prepare  # noqa: E402
 from tsattn.models import build_model  # noqa: E402
-from tsattn.training import make_optimizer, resolve_device, run_epoch  # noqa: E402
+from tsattn.plan import resolve  # noqa: E402
+from tsattn.training import make_optimizer, run_epoch  # noqa: E402
 
 ETTH1 = ROOT / "sample_data" / "ETTh1.csv"
 TRAIN_END, VAL_END = 8640, 11520
@@ -129,7 +131,7 @@ def prepare_etth1(kind: str, batch_size: int, device: torch.device) -> Prepared:
         model=ModelConfig(kind=kind, lookback=LOOKBACK, horizon=HORIZON),
         train=TrainConfig(batch_size=batch_size),
     )
-    return prepare(frame, run, device)
+    return prepare(frame, resolve(run, frame), device)
 
 
 # --------------------------------------------------------------------------- pipelines
@@ -346,7 +348,7 @@ def merged_length(spans: list[tuple[float, float]]) -> float:
 
 def full_training(kind: str, compile_: bool) -> dict:
     """`tsattn train` on ETTh1 with the documented defaults, wall time of the process."""
-    from tsattn.checkpoint import read_metadata
+    from tsattn.checkpoint import read_card
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "etth1.tsattn"
@@ -359,10 +361,10 @@ def full_training(kind: str, compile_: bool) -> dict:
         wall = time.perf_counter() - start
         if done.returncode != 0:
             return {"command": " ".join(cmd[1:]), "error": done.stderr.strip()[-500:]}
-        metrics = read_metadata(out)["metrics"]
+        metrics = read_card(out).metrics
     return {"command": " ".join(cmd[1:]), "wall_s": wall,
-            "train_loop_s": metrics["train_seconds"], "epochs_run": metrics["epochs_run"],
-            "best_val_mse": metrics["best_val_mse"]}
+            "train_loop_s": metrics.train_seconds, "epochs_run": metrics.epochs_run,
+            "best_val_mse": metrics.best_val_mse}
 
 
 def _env() -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -11,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+from tsattn.card import EpochRecord, Metrics, ModelCard, ScalerStats, Split
+from tsattn.config import DataConfig, ModelConfig, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--lookback", "24", "--horizon", "6", "--epochs", "2", "--d-model", "16",
@@ -77,3 +81,19 @@ def tiny_model(hourly_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     done = run_cli("train", str(hourly_csv), "-o", str(path), *TINY)
     assert done.returncode == 0, done.stderr
     return path
+
+
+def sample_card(**changes: object) -> ModelCard:
+    """A small valid model card (two channels: target OT, covariate HUFL) for unit tests."""
+    run = RunConfig(data=DataConfig(targets=("OT",)),
+                    model=ModelConfig(lookback=8, horizon=2, n_channels=2, patch_len=4, stride=4))
+    card = ModelCard(
+        targets=("OT",), covariates=("HUFL",), header=("date", "HUFL", "OT"), time_col="date",
+        freq="h", last_time="2018-06-26 19:00:00", n_rows=100, split=Split(70, 80),
+        scaler=ScalerStats((1.5, -2.25), (0.1, 3e-7)), config=run,
+        metrics=Metrics(best_val_mse=0.3817, epochs_run=2, stopped_early=False,
+                        train_seconds=1.5, history=(EpochRecord(1, 0.9, 0.5),
+                                                    EpochRecord(2, 0.6, 0.3817))),
+        tsattn_version="ünïcode ✓",
+    )
+    return dataclasses.replace(card, **changes)

@@ -14,28 +14,22 @@ import torch
 from safetensors.torch import save
 
 import tsattn
+from tests.conftest import sample_card
 from tsattn import files
+from tsattn.card import LoopState, ResumeCard
 from tsattn.checkpoint import (
     FORMAT_VERSION,
     load_checkpoint,
     load_resume,
-    read_metadata,
+    read_card,
+    read_resume_card,
     resume_path,
     save_checkpoint,
     save_resume,
 )
 from tsattn.errors import CheckpointError, OutputError
 
-META = {
-    "config": {"model": {"kind": "transformer", "lookback": 8}, "data": {"targets": ["OT"]}},
-    "columns": ["OT", "HUFL"],
-    "scaler": {"mean": [1.5, -2.25], "scale": [0.1, 3e-7]},
-    "freq": "h",
-    "last_time": "2018-06-26T19:00:00",
-    "metrics": {"mse": 0.3817, "mae": None},
-    "version": "0.1.0",
-    "note": "ünïcode ✓",
-}
+CARD = sample_card()
 
 
 def _tensors() -> dict[str, torch.Tensor]:
@@ -54,7 +48,7 @@ def _tensors() -> dict[str, torch.Tensor]:
 @pytest.fixture
 def model_file(tmp_path: Path) -> Path:
     path = tmp_path / "m.tsattn"
-    save_checkpoint(path, _tensors(), META)
+    save_checkpoint(path, _tensors(), CARD)
     return path
 
 
@@ -65,51 +59,50 @@ def _raw_safetensors(tmp_path: Path, metadata: dict[str, str] | None) -> Path:
 
 
 def _refused(path: Path, match: str) -> None:
-    for read in (load_checkpoint, read_metadata):
+    for read in (load_checkpoint, read_card):
         with pytest.raises(CheckpointError, match=match) as info:
             read(path)
         assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
 def test_round_trip_is_exact(model_file: Path) -> None:
-    tensors, meta = load_checkpoint(model_file)
+    tensors, card = load_checkpoint(model_file)
     expected = _tensors()
     assert tensors.keys() == expected.keys()
     for name, tensor in expected.items():
         assert tensors[name].dtype == tensor.dtype
         assert torch.equal(tensors[name], tensor)
-    assert meta == META
+    assert card == CARD
 
 
 @pytest.mark.parametrize("header_length", [0x0280, 0x4B50])
 def test_header_length_that_looks_like_pickle_or_zip_magic(
     tmp_path: Path, header_length: int
 ) -> None:
-    """Lengths 640 (b"\\x80\\x02...") and 19280 (b"PK...") are ordinary safetensors headers."""
+    """Lengths 640 (b"\\x80\\x02...") and 19280 (b"PK...") are ordinary safetensors headers:
+    the file gets past the header checks to the card's own (its padded metadata is no card)."""
     path = tmp_path / "m.tsattn"
-    save_checkpoint(path, {"w": torch.ones(2)}, {"pad": ""})
-    start = header_length - struct.unpack("<Q", path.read_bytes()[:8])[0] - 8
-    for pad in range(start, start + 16):  # the header grows a byte per "x", padded to 8
-        meta = {"pad": "x" * pad}
-        save_checkpoint(path, {"w": torch.ones(2)}, meta)
+    for pad in range(header_length):
+        strings = {"format": "tsattn", "format_version": str(FORMAT_VERSION),
+                   "meta": json.dumps({"pad": "x" * pad})}
+        path.write_bytes(save({"w": torch.ones(2)}, metadata=strings))
         if struct.unpack("<Q", path.read_bytes()[:8])[0] == header_length:
             break
     else:
         pytest.fail(f"no padding gives a header of {header_length} bytes")
-    assert read_metadata(path) == meta
-    assert torch.equal(load_checkpoint(path)[0]["w"], torch.ones(2))
+    _refused(path, "has unknown entries 'pad' in its metadata")
 
 
-def test_read_metadata_matches_stored_metadata(model_file: Path) -> None:
-    assert read_metadata(model_file) == META
+def test_read_card_matches_stored_card(model_file: Path) -> None:
+    assert read_card(model_file) == CARD
 
 
-def test_read_metadata_does_not_import_torch(model_file: Path) -> None:
+def test_read_card_does_not_import_torch(model_file: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from tsattn.checkpoint import read_metadata; "
-        f"meta = read_metadata(Path({str(model_file)!r})); "
+        "import sys; from pathlib import Path; from tsattn.checkpoint import read_card; "
+        f"card = read_card(Path({str(model_file)!r})); "
         "assert 'torch' not in sys.modules and 'safetensors' not in sys.modules, 'imported'; "
-        "print(meta['freq'])"
+        "print(card.freq)"
     )
     root = Path(tsattn.__file__).parents[1]  # `-c` puts the cwd on sys.path
     result = subprocess.run(
@@ -124,8 +117,8 @@ def test_saved_header_declares_format_and_version(model_file: Path) -> None:
     (length,) = struct.unpack("<Q", data[:8])
     strings = json.loads(data[8 : 8 + length])["__metadata__"]
     assert strings["format"] == "tsattn"
-    assert strings["format_version"] == str(FORMAT_VERSION) == "2"
-    assert json.loads(strings["meta"]) == META
+    assert strings["format_version"] == str(FORMAT_VERSION) == "3"
+    assert json.loads(strings["meta"]) == CARD.to_dict()
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -193,15 +186,15 @@ def test_safetensors_without_our_key(tmp_path: Path) -> None:
     _refused(_raw_safetensors(tmp_path, {"format": "pt"}), "not a tsattn model file")
 
 
-@pytest.mark.parametrize("version", ["1", "3"])  # 1: before the LSTM and RevIN changes
+@pytest.mark.parametrize("version", ["2", "4"])  # 2: before the typed model card
 def test_other_format_version(tmp_path: Path, version: str) -> None:
     header = {"format": "tsattn", "format_version": version, "meta": "{}"}
     path = _raw_safetensors(tmp_path, header)
-    _refused(path, f"written by format version {version}; this tsattn reads version 2; retrain")
+    _refused(path, f"written by format version {version}; this tsattn reads version 3; retrain")
 
 
 def test_metadata_that_is_not_json(tmp_path: Path) -> None:
-    path = _raw_safetensors(tmp_path, {"format": "tsattn", "format_version": "2", "meta": "{"})
+    path = _raw_safetensors(tmp_path, {"format": "tsattn", "format_version": "3", "meta": "{"})
     _refused(path, "truncated or corrupt")
 
 
@@ -230,14 +223,16 @@ def test_resume_round_trip_and_kinds_are_not_mixed(tmp_path: Path) -> None:
     model = tmp_path / "m.tsattn"
     resume = resume_path(model)
     assert resume == tmp_path / "m.tsattn.resume"
-    state = {"epoch": 3, "best": 0.25, "bad_epochs": 1, "py_rng": [3, [1, 2], None]}
+    card = ResumeCard(config=CARD.config, columns=CARD.columns,
+                      state=LoopState(epoch=3, step=12, best_val=0.25, bad_epochs=1,
+                                      stopped_early=False, history=CARD.metrics.history))
     tensors = {"opt.0.exp_avg": torch.randn(3), "rng": torch.get_rng_state()}
-    save_resume(resume, tensors, state)
-    loaded, loaded_state = load_resume(resume)
-    assert loaded_state == state
+    save_resume(resume, tensors, card)
+    loaded, loaded_card = load_resume(resume)
+    assert loaded_card == card == read_resume_card(resume)
     assert all(torch.equal(loaded[k], v) for k, v in tensors.items())
     _refused(resume, "not a tsattn model file.*'tsattn-resume'")
-    save_checkpoint(model, tensors, META)
+    save_checkpoint(model, tensors, CARD)
     with pytest.raises(CheckpointError, match="not a tsattn resume file"):
         load_resume(model)
 
@@ -252,5 +247,5 @@ def test_failed_save_keeps_previous_model(
 
     monkeypatch.setattr(files.os, "replace", boom)
     with pytest.raises(OutputError, match="No space left"):
-        save_checkpoint(model_file, {"w": torch.zeros(1)}, {})
+        save_checkpoint(model_file, {"w": torch.zeros(1)}, CARD)
     assert model_file.read_bytes() == before

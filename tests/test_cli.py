@@ -42,10 +42,12 @@ def test_piped_history_gives_exactly_horizon_rows(tiny_model: Path, hourly_csv: 
     done = run_cli("predict", str(tiny_model), "-", stdin=hourly_csv.read_text())
     assert done.returncode == 0, done.stderr
     rows = parse_csv(done.stdout)
-    assert rows[0] == ["date", "load", "temp"]
+    assert rows[0] == ["date", "load", "load_q0.1", "load_q0.5", "load_q0.9",
+                       "temp", "temp_q0.1", "temp_q0.5", "temp_q0.9"]
     assert len(rows) == 1 + 6
-    assert rows[1][0] == "2024-01-26 00:00:00"  # the hour after the last input row
-    assert rows[-1][0] == "2024-01-26 05:00:00"
+    # the hour after the last input row, written like the input's times ("2024-01-01 00:00")
+    assert rows[1][0] == "2024-01-26 00:00"
+    assert rows[-1][0] == "2024-01-26 05:00"
     assert all(np.isfinite(float(v)) for row in rows[1:] for v in row[1:])
     assert "epoch" not in done.stderr and "Traceback" not in done.stderr
 
@@ -82,7 +84,7 @@ def test_rolling_forecasts_every_origin(tiny_model: Path, hourly_csv: Path):
     done = run_cli("predict", str(tiny_model), "-", "--rolling", stdin=history)
     assert done.returncode == 0, done.stderr
     rows = parse_csv(done.stdout)
-    assert rows[0] == ["origin", "date", "step", "load", "temp"]
+    assert rows[0][:4] == ["origin", "date", "step", "load"] and "temp_q0.9" in rows[0]
     origins = 30 - 24 + 1
     assert len(rows) == 1 + origins * 6
     assert [r[2] for r in rows[1:7]] == ["1", "2", "3", "4", "5", "6"]
@@ -101,9 +103,9 @@ def test_predict_output_file_and_explain_table(tiny_model: Path, hourly_csv: Pat
 def test_info_json_does_not_need_torch(tiny_model: Path):
     done = run_cli("info", str(tiny_model), "--json")
     assert done.returncode == 0, done.stderr
-    meta = json.loads(done.stdout)
-    assert meta["targets"] == ["load", "temp"] and meta["freq"] == "h"
-    assert meta["config"]["model"]["lookback"] == 24
+    shown = json.loads(done.stdout)
+    assert shown["targets"] == ["load", "temp"] and shown["freq"] == "h"
+    assert shown["config"]["model"]["lookback"] == 24
 
 
 def test_evaluate_reports_model_and_baselines(tiny_model: Path, hourly_csv: Path):
@@ -126,8 +128,7 @@ def test_config_file_supplies_options_and_flags_win(hourly_csv: Path, tmp_path: 
     done = run_cli("train", str(hourly_csv), "--config", str(config), "--horizon", "3",
                    "-o", str(model), "--quiet")
     assert done.returncode == 0, done.stderr
-    meta = json.loads(run_cli("info", str(model), "--json").stdout)
-    stored = meta["config"]["model"]
+    stored = json.loads(run_cli("info", str(model), "--json").stdout)["config"]["model"]
     assert (stored["kind"], stored["lookback"], stored["horizon"]) == ("lstm-attn", 24, 3)
     assert (stored["d_model"], stored["attention"]) == (8, "additive")
 

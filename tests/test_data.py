@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from tsattn.data import (
     Frame,
-    Scaler,
     fit_scaler,
     future_labels,
     read_frame,
@@ -21,7 +20,7 @@ from tsattn.data import (
     split_rows,
     time_labels,
 )
-from tsattn.errors import CheckpointError, DataError, TsattnError, UsageError
+from tsattn.errors import DataError, TsattnError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 ETTH1 = ROOT / "sample_data" / "ETTh1.csv"
@@ -447,19 +446,6 @@ def test_scaler_matches_hand_computed_statistics_and_round_trips():
     # a (B, H, T) forecast of the first two channels only
     np.testing.assert_allclose(scaler.inverse(z[None, :, :2], slice(0, 2))[0], train[:, :2],
                                rtol=1e-6)
-
-
-def test_scaler_dict_round_trip_and_bad_dicts():
-    scaler = fit_scaler(np.array([[0.0, 1.0], [2.0, 5.0]]))
-    d = scaler.to_dict()
-    assert d == {"mean": [1.0, 3.0], "scale": [1.0, 2.0]}
-    again = Scaler.from_dict(d)
-    np.testing.assert_array_equal(again.mean, scaler.mean)
-    assert again.scale.dtype == np.float32
-    with pytest.raises(CheckpointError):
-        Scaler.from_dict({"mean": [1.0]})
-    with pytest.raises(CheckpointError):
-        Scaler.from_dict({"mean": [1.0, 2.0], "scale": [1.0]})
 
 
 # --- labels ------------------------------------------------------------------------------

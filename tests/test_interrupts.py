@@ -29,6 +29,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT
+from tsattn.card import ModelCard
 from tsattn.checkpoint import load_checkpoint, load_resume, resume_path
 
 SMALL = ["--lookback", "16", "--horizon", "4", "--d-model", "8", "--n-heads", "2",
@@ -91,15 +92,15 @@ def error_line(stderr: str) -> str:
     return lines[0]
 
 
-def assert_good_model(path: Path, lookback: int = 16) -> dict:
+def assert_good_model(path: Path, lookback: int = 16) -> ModelCard:
     """The file loads, its weights are finite, and the forecaster builds from it."""
-    from tsattn.forecasting import load_forecaster
+    from tsattn.inference import load_forecaster
 
-    tensors, meta = load_checkpoint(path)
-    assert meta["config"]["model"]["lookback"] == lookback
+    tensors, card = load_checkpoint(path)
+    assert card.lookback == lookback
     assert all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point())
     load_forecaster(path)
-    return meta
+    return card
 
 
 # --- SIGKILL ----------------------------------------------------------------------------------
@@ -237,8 +238,8 @@ def test_sigint_keeps_the_best_model_says_where_and_exits_130(interrupted):
     assert code == 130, stderr
     assert line.startswith("error: interrupted; the best model so far (epoch ")
     assert f"is in '{model}'" in line and f"--resume -o {model}" in line
-    meta = assert_good_model(model)
-    assert 1 <= meta["metrics"]["epochs_run"] < int(EPOCHS)
+    card = assert_good_model(model)
+    assert 1 <= card.metrics.epochs_run < int(EPOCHS)
     assert resume_path(model).exists()
     assert not [n for n in os.listdir(work) if n.endswith(".tmp")]
 
@@ -257,12 +258,12 @@ def test_resume_after_sigint_equals_an_uninterrupted_run(interrupted, tmp_path: 
                    *SMALL)
     assert done.returncode == 0, done.stderr
 
-    (resumed, meta_r), (straight, meta_s) = load_checkpoint(model), load_checkpoint(whole)
+    (resumed, card_r), (straight, card_s) = load_checkpoint(model), load_checkpoint(whole)
     assert resumed.keys() == straight.keys()
     for name in straight:
         assert torch.equal(resumed[name], straight[name]), name
-    assert meta_r["metrics"]["history"] == meta_s["metrics"]["history"]
-    assert meta_r["metrics"]["epochs_run"] == meta_s["metrics"]["epochs_run"] == int(EPOCHS)
+    assert card_r.metrics.history == card_s.metrics.history
+    assert card_r.metrics.epochs_run == card_s.metrics.epochs_run == int(EPOCHS)
     forecasts = [cli("predict", str(m), str(data)) for m in (model, whole)]
     assert forecasts[0].returncode == 0 and forecasts[0].stdout == forecasts[1].stdout
 
@@ -287,8 +288,8 @@ def test_nan_loss_exits_6_and_keeps_the_last_good_model(tmp_path: Path, tiny_mod
     if model.read_bytes() == previous:
         assert f"'{model}' is unchanged" in line
     else:
-        meta = assert_good_model(model)
-        assert meta["metrics"]["epochs_run"] < int(match[2])
+        card = assert_good_model(model)
+        assert card.metrics.epochs_run < int(match[2])
         assert f"is in '{model}'" in line
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
 
@@ -333,10 +334,10 @@ def test_nan_after_good_epochs_keeps_the_best_of_them(tmp_path: Path,
     model = tmp_path / "m.tsattn"
     with pytest.raises(TrainingError, match="the loss became nan in epoch 3"):
         tsattn.fitting.fit(frame, run, poison, model)
-    meta = assert_good_model(model)
-    assert meta["metrics"]["epochs_run"] in (1, 2)
-    assert meta["metrics"]["best_val_mse"] == poison.best_val
-    assert load_resume(resume_path(model))[1]["state"]["epoch"] == 2
+    card = assert_good_model(model)
+    assert card.metrics.epochs_run in (1, 2)
+    assert card.metrics.best_val_mse == poison.best_val
+    assert load_resume(resume_path(model))[1].state.epoch == 2
 
 
 # --- temp files of killed writers ------------------------------------------------------------

@@ -12,7 +12,8 @@ from tsattn.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from tsattn.data import read_frame
 from tsattn.evaluation import evaluate
 from tsattn.fitting import fit
-from tsattn.forecasting import load_forecaster, predict
+from tsattn.forecasting import predict
+from tsattn.inference import load_forecaster
 from tsattn.training import SilentObserver
 
 LAG, LOOKBACK, HORIZON = 6, 24, 8
@@ -54,7 +55,7 @@ def test_lstm_learns_the_copy_and_attends_to_the_copied_input(copy_csv: Path, tm
                             patch_len=1, stride=1)
     loaded = load_forecaster(path)
     frame = read_frame(copy_csv, **{"targets": ("y",), "covariates": ("x",)})
-    result = evaluate(loaded, frame, loaded.meta["split"]["val_end"], len(frame.values))
+    result = evaluate(loaded, frame, loaded.card.split.val_end, len(frame.values))
     scores = result["scores"]
     assert scores["model"]["mse"] < 0.3 * scores["repeat_last"]["mse"]
 

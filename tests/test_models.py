@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from tsattn.config import MODEL_KINDS, ModelConfig
+from tsattn.config import ATTENTION_KINDS, MODEL_KINDS, ModelConfig
 from tsattn.errors import DataError, UsageError
-from tsattn.models import MODELS, Forecast, Forecaster, RevIN, build_model
+from tsattn.models import Forecast, Forecaster, RevIN, build_model, model_class
 from tsattn.models.attention import (
     SCORES,
     MultiHeadSelfAttention,
@@ -79,8 +79,13 @@ def assert_distribution_rows(maps: torch.Tensor, shape: tuple[int, ...]) -> None
     torch.testing.assert_close(maps.sum(-1), torch.ones(shape[:-1]), atol=1e-5, rtol=0)
 
 
+def test_every_attention_choice_has_a_score() -> None:
+    """The CLI's list stays torch-free in config.py; the scores live beside the models."""
+    assert tuple(SCORES) == ATTENTION_KINDS
+
+
 def test_registry_holds_every_configurable_kind() -> None:
-    assert set(MODELS) == set(MODEL_KINDS)
+    assert all(issubclass(model_class(kind), Forecaster) for kind in MODEL_KINDS)
 
 
 def test_unknown_kind_names_the_choices() -> None:
@@ -137,12 +142,27 @@ def test_default_map_is_named_by_reduction(cfg: ModelConfig) -> None:
         torch.testing.assert_close(named[model.reduction], out.attention, rtol=0, atol=0)
 
 
-def test_read_map_is_the_attention_map_when_the_linear_path_is_zero() -> None:
+def test_a_silent_model_with_a_zero_linear_path_reads_the_last_row() -> None:
     cfg = small("transformer")
+    model = build_model(cfg).eval()  # W = 0 is repeat-last; the attention path adds nothing
+    with torch.no_grad():
+        out = model(window(cfg))
+    assert (out.attention.argmax(dim=-1) == cfg.lookback - 1).all()
+    assert float(out.attention[..., -1].min()) > 0.99
+
+
+def test_row_coefficients_rebuild_the_linear_forecast() -> None:
+    cfg = small("lstm-attn", n_channels=3, n_targets=1)
     model = built(cfg).eval()
-    model.linear.load_solution(torch.zeros(cfg.lookback, cfg.horizon))
-    out = model(window(cfg))
-    torch.testing.assert_close(out.attention, out.alternatives["rollout"], atol=1e-6, rtol=0)
+    with torch.no_grad():
+        model.linear.covariate_weight.normal_(0, 0.1)
+        x = window(cfg)
+        base, _ = model.linear(x)
+        by_rows = torch.einsum("bl,lh->bh", x[..., 0], model.linear.row_coefficients())
+        Lc = model.linear.covariate_lookback
+        by_rows += torch.einsum("blk,lkh->bh", x[:, -Lc:, 1:],
+                                model.linear.covariate_row_coefficients()[0])
+    torch.testing.assert_close(base[..., 0], by_rows, atol=1e-4, rtol=1e-4)
 
 
 def test_read_map_follows_the_linear_weights_when_the_attention_path_is_silent() -> None:

@@ -14,8 +14,10 @@ import torch
 from tests.conftest import TINY, run_cli, write_csv
 from tsattn.config import DataConfig, ModelConfig, RunConfig
 from tsattn.data import read_panel
-from tsattn.errors import DataError
-from tsattn.series import join_series, split_series
+from tsattn.errors import DataError, UsageError
+from tsattn.fitting import prepare_panel
+from tsattn.plan import resolve
+from tsattn.series import split_series
 
 # id -> (first hour, rows, level): different lengths, start dates and scales
 STORES = {"north": (0, 300, 10.0), "south": (40, 240, 50.0), "east": (10, 260, 1000.0),
@@ -74,25 +76,29 @@ def test_a_missing_id_column_or_cell_is_one_clear_error(tmp_path: Path):
 def test_a_short_series_is_skipped_by_name_and_scalers_are_per_series(stores_csv: Path):
     panel = read_panel(stores_csv, id_col="store", targets=["sales"])
     kept, warnings = split_series(panel, run_of())
-    assert [part.id for _, part in kept] == ["north", "east", "south"]
+    assert [entry.id for _, entry in kept] == ["north", "east", "south"]
     assert len(warnings) == 1 and warnings[0].startswith("series 'tiny' skipped")
-    for frame, part in kept:
-        assert part.train_end == int(0.7 * len(frame.values))  # the split is per series
-        expected = frame.values[: part.train_end].mean(axis=0)
-        np.testing.assert_allclose(part.scaler.mean, expected, rtol=1e-5, atol=1e-5)
+    for frame, entry in kept:
+        train_end = entry.split.train_end
+        assert train_end == int(0.7 * len(frame.values))  # the split is per series
+        expected = frame.values[:train_end].mean(axis=0)
+        np.testing.assert_allclose(entry.scaler.mean, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_windows_never_cross_series(stores_csv: Path):
     panel = read_panel(stores_csv, id_col="store", targets=["sales"])
-    joined = join_series(panel, run_of(), torch.device("cpu"))
-    edges = np.cumsum([0] + [p.n_rows for p in joined.parts])
+    prep, _ = prepare_panel(panel, resolve(run_of(), panel.frames[0]), torch.device("cpu"))
+    edges = np.cumsum([0] + [e.n_rows for e in prep.series])
     size = 24 + 6
-    for starts in (joined.train_starts, joined.val_starts):
-        for s in starts.tolist():
+    for windows in (prep.train, prep.val):
+        for s in windows.starts.tolist():
             k = np.searchsorted(edges, s, side="right") - 1
             assert edges[k] <= s and s + size <= edges[k + 1]
     # every training window of every kept series is there
-    assert len(joined.train_starts) == sum(p.train_end - size + 1 for p in joined.parts)
+    assert len(prep.train) == sum(e.split.train_end - size + 1 for e in prep.series)
+    # each series is z-scored by its own training part: mean 0 there
+    x, _ = prep.train.everything()
+    assert abs(float(x[..., 0].mean())) < 0.2
 
 
 def parse(text: str) -> list[list[str]]:
@@ -115,10 +121,10 @@ def test_predict_every_series_in_long_format_with_the_id_first(stores_model: Pat
     done = run_cli("predict", str(stores_model), str(stores_csv))
     assert done.returncode == 0, done.stderr
     rows = parse(done.stdout)
-    assert rows[0] == ["store", "date", "sales"]
+    assert rows[0][:3] == ["store", "date", "sales"]  # then the quantiles of sales
     assert [r[0] for r in rows[1:]] == ["north"] * 6 + ["east"] * 6 + ["south"] * 6
     # each series continues from its own last row
-    assert rows[1][1] == "2024-01-13 12:00:00" and rows[13][1] == "2024-01-12 16:00:00"
+    assert rows[1][1] == "2024-01-13 12:00" and rows[13][1] == "2024-01-12 16:00"
     north = [float(r[2]) for r in rows[1:7]]
     east = [float(r[2]) for r in rows[7:13]]
     assert max(north) < 30 and min(east) > 300  # each in its own scale
@@ -131,7 +137,7 @@ def test_predict_chosen_series_and_unknown_ids(stores_model: Path, stores_csv: P
                    "--rolling")
     assert done.returncode == 0, done.stderr
     rows = parse(done.stdout)
-    assert rows[0] == ["store", "origin", "date", "step", "sales"]
+    assert rows[0][:5] == ["store", "origin", "date", "step", "sales"]
     assert {r[0] for r in rows[1:]} == {"south"}
     assert len(rows) - 1 == (240 - 24 + 1) * 6
     bad = run_cli("predict", str(stores_model), str(stores_csv), "--id", "west")
@@ -158,3 +164,78 @@ def test_a_long_table_read_as_one_series_points_at_id_col(stores_csv: Path):
 
     with pytest.raises(DataError, match="--id-col store"):
         read_frame(stores_csv, targets=["sales"])
+
+
+@pytest.mark.slow
+def test_json_and_attention_per_series(stores_model: Path, stores_csv: Path, tmp_path: Path):
+    attention = tmp_path / "att.json"
+    done = run_cli("predict", str(stores_model), str(stores_csv), "--format", "json",
+                   "--id", "east", "--id", "north", "--attention", str(attention), "--quiet")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["id_col"] == "store" and list(document["series"]) == ["east", "north"]
+    east = document["series"]["east"]["forecasts"][0]
+    assert min(east["values"]["sales"]) > 300  # east's own scale
+    summaries = json.loads(attention.read_text())["series"]
+    assert list(summaries) == ["east", "north"]
+    # each summary points at its own series' history
+    assert summaries["east"] != summaries["north"]
+
+
+@pytest.mark.slow
+def test_the_api_forecasts_many_series_as_one_dataframe(stores_model: Path,
+                                                        stores_csv: Path):
+    import pandas as pd
+
+    from tsattn.api import load
+
+    model = load(stores_model)
+    assert model.card.id_col == "store"
+    assert [e.id for e in model.card.series] == ["north", "east", "south"]
+    forecast = model.predict(pd.read_csv(stores_csv), ids=["south", "north"])
+    assert list(forecast.columns[:3]) == ["store", "date", "sales"]
+    assert forecast["store"].tolist() == ["south"] * 6 + ["north"] * 6
+    with pytest.raises(UsageError, match="many series"):
+        model.read(stores_csv)
+
+
+@pytest.mark.slow
+def test_id_with_a_single_series_model_is_a_usage_error(tmp_path: Path):
+    data = tmp_path / "one.csv"
+    t = np.arange(200)
+    write_csv(data, ["date", "v"], [
+        [str(np.datetime64("2024-01-01") + np.timedelta64(int(i), "D")), f"{np.sin(i / 5):.4f}"]
+        for i in t])
+    model = tmp_path / "one.tsattn"
+    assert run_cli("train", str(data), "-o", str(model), *TINY[:-1]).returncode == 0
+    done = run_cli("predict", str(model), str(data), "--id", "a")
+    assert done.returncode == 2 and "leave --id out" in done.stderr
+
+
+def test_the_card_keeps_each_series_typed_and_refuses_a_broken_one(stores_csv: Path):
+    from tsattn.card import ModelCard
+    from tsattn.errors import CheckpointError
+
+    card = _card(stores_csv)
+    again = ModelCard.from_json(card.to_json())
+    assert again == card and again.series_entry("east").split == card.series[1].split
+    raw = json.loads(card.to_json())
+    raw["series"][0]["scaler"]["scale"][0] = 0.0
+    with pytest.raises(CheckpointError, match="series 'north'"):
+        ModelCard.from_dict(raw)
+    raw = json.loads(card.to_json())
+    raw["id_col"] = None
+    with pytest.raises(CheckpointError, match="'id_col'"):
+        ModelCard.from_dict(raw)
+
+
+def _card(stores_csv: Path):
+    """A many-series card built the way training builds it (no training needed)."""
+    from tsattn.fitting import FreeBaselines, make_card
+    from tsattn.training import TrainState
+
+    panel = read_panel(stores_csv, id_col="store", targets=["sales"])
+    prep, frame = prepare_panel(panel, resolve(run_of(), panel.frames[0]), torch.device("cpu"))
+    state = TrainState(best_val=1.0)
+    free = FreeBaselines(None, {"repeat_last": 1.0, "linear": 1.0})
+    return make_card(frame, prep, state, 0.0, free)

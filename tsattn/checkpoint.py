@@ -1,14 +1,15 @@
 """One model file that is safe to open even when it came from a stranger.
 
-Format (version 1): a safetensors file. The tensors are the model's state; the header's
-string metadata holds `{"format": "tsattn", "format_version": "1", "meta": <JSON>}`, where
-the JSON carries everything else (config, columns, scaler statistics, frequency, last
-timestamp, metrics, package version). Resume state (optimizer, epoch, RNG, early stopping)
-uses the same layout with `"format": "tsattn-resume"` in `<model>.resume`.
+Format (version `card.FORMAT_VERSION`): a safetensors file. The tensors are the model's
+state; the header's string metadata holds `{"format": "tsattn", "format_version": "<N>",
+"meta": <JSON>}`, where the JSON is the `ModelCard` (config, columns, scaler statistics,
+frequency, last timestamp, metrics, package version), validated once by `ModelCard`.
+Resume state (optimizer, epoch, RNG, early stopping) uses the same layout with
+`"format": "tsattn-resume"` in `<model>.resume`.
 
 Nothing here ever unpickles: `torch.load` on a stranger's file can run arbitrary code.
 Files are checked in a fixed order so the error names the real problem and its fix, and
-the header is parsed by hand so `read_metadata` (`tsattn info`) never imports torch.
+the header is parsed by hand so `read_card` (`tsattn info`) never imports torch.
 Writes go through `atomic_write_bytes`, so a crash never leaves half a model behind.
 """
 
@@ -21,14 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from tsattn.config import RunConfig, from_dict, validate_model
-from tsattn.errors import CheckpointError, TsattnError
+from tsattn.card import FORMAT_VERSION, ModelCard, ResumeCard
+from tsattn.errors import CheckpointError
 from tsattn.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from torch import Tensor
 
-FORMAT_VERSION = 2  # 2: LSTM over patches with segment decoding, RevIN anchor
 _MAX_HEADER = 100_000_000  # safetensors' own limit; a larger length means a corrupt file
 # pickle protocols 2-5 (and torch's legacy format), zip (torch.save since 1.6), empty zip
 _PICKLE_ZIP_MAGIC = (
@@ -58,78 +58,47 @@ def resume_path(model_path: Path) -> Path:
     return model_path.with_name(model_path.name + ".resume")
 
 
-def save_checkpoint(path: Path, tensors: dict[str, Tensor], metadata: dict[str, Any]) -> None:
-    """Write a model file atomically; `metadata` must be JSON-able."""
-    _save(path, tensors, metadata, _MODEL)
+def save_checkpoint(path: Path, tensors: dict[str, Tensor], card: ModelCard) -> None:
+    """Write a model file atomically: the tensors and the card as JSON."""
+    _save(path, tensors, card.to_dict(), _MODEL)
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """Read a model file: CPU tensors and the metadata dict. Raises `CheckpointError`."""
-    return _load(path, _MODEL)
+def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], ModelCard]:
+    """Read a model file: CPU tensors and its validated card. Raises `CheckpointError`."""
+    tensors, meta = _load(path, _MODEL)
+    return tensors, ModelCard.from_dict(meta, _where(path, _MODEL))
 
 
-def read_metadata(path: Path) -> dict[str, Any]:
-    """The metadata of a model file from its header alone, without importing torch."""
-    path = Path(path)
-    with _open(path, _MODEL) as fh:
+def read_card(path: Path) -> ModelCard:
+    """The validated card of a model file from its header alone, without importing torch."""
+    return ModelCard.from_dict(_read_header(Path(path), _MODEL), _where(path, _MODEL))
+
+
+def save_resume(path: Path, tensors: dict[str, Tensor], card: ResumeCard) -> None:
+    """Write resume state: optimizer, weight and RNG tensors plus the loop's card."""
+    _save(path, tensors, card.to_dict(), _RESUME)
+
+
+def load_resume(path: Path) -> tuple[dict[str, Tensor], ResumeCard]:
+    """Read what `save_resume` wrote, with the same checks as a model file."""
+    tensors, meta = _load(path, _RESUME)
+    return tensors, ResumeCard.from_dict(meta, _where(path, _RESUME))
+
+
+def read_resume_card(path: Path) -> ResumeCard:
+    """The validated card of a resume file from its header alone, without importing torch."""
+    return ResumeCard.from_dict(_read_header(Path(path), _RESUME), _where(path, _RESUME))
+
+
+def _where(path: Path, kind: _Kind) -> str:
+    return f"{kind.noun} {str(path)!r}"
+
+
+def _read_header(path: Path, kind: _Kind) -> dict[str, Any]:
+    with _open(path, kind) as fh:
         size = fh.seek(0, io.SEEK_END)
         fh.seek(0)
-        return _check_header(path, fh, size, _MODEL)
-
-
-def check_model_meta(meta: dict[str, Any], path: Path) -> RunConfig:
-    """The run configuration of a model file, after checking every metadata field that
-    predict, evaluate and info read, so a damaged or hand-made file is a `CheckpointError`
-    (exit 4) and not a KeyError deep inside, nor an option error the user never made."""
-    def bad(what: str) -> CheckpointError:
-        return CheckpointError(f"model file {str(path)!r} has {what} in its metadata; "
-                               f"{_MODEL.corrupt_fix}")
-
-    def names(key: str, required: bool = True) -> list[str]:
-        value = meta.get(key)
-        if value is None and not required:
-            return []
-        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            raise bad(f"no list of column names as {key!r}")
-        return value
-
-    targets, covariates = names("targets"), names("covariates")
-    names("header", required=False)
-    for key in ("time_col", "freq", "last_time"):
-        if not isinstance(meta.get(key), (str, type(None))):
-            raise bad(f"a malformed {key!r}")
-    split = meta.get("split")
-    if not (isinstance(split, dict) and isinstance(split.get("val_end"), int)):
-        raise bad("no 'split'")
-    metrics = meta.get("metrics", {})
-    if not isinstance(metrics, dict):
-        raise bad("malformed 'metrics'")
-    if not isinstance(meta.get("config"), dict):
-        raise bad("no 'config'")
-    try:
-        run = from_dict(meta["config"])
-        validate_model(run.model)
-    except (TsattnError, TypeError, ValueError) as exc:
-        raise bad(f"an unusable 'config' ({exc})") from exc
-    if not targets or (run.model.n_targets, run.model.n_channels) != (
-            len(targets), len(targets) + len(covariates)):
-        raise bad("columns that do not match its 'config'")
-    scaler = meta.get("scaler")
-    if not (isinstance(scaler, dict) and all(
-            isinstance(scaler.get(k), list) and len(scaler[k]) == run.model.n_channels
-            for k in ("mean", "scale"))):
-        raise bad("scaler statistics that do not match its columns")
-    return run
-
-
-def save_resume(path: Path, tensors: dict[str, Tensor], state: dict[str, Any]) -> None:
-    """Write resume state (optimizer tensors + JSON-able epoch/RNG/early-stopping state)."""
-    _save(path, tensors, state, _RESUME)
-
-
-def load_resume(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """Read what `save_resume` wrote, with the same checks as a model file."""
-    return _load(path, _RESUME)
+        return _check_header(path, fh, size, kind)
 
 
 def _save(path: Path, tensors: dict[str, Tensor], meta: dict[str, Any], kind: _Kind) -> None:
@@ -144,7 +113,7 @@ def _save(path: Path, tensors: dict[str, Tensor], meta: dict[str, Any], kind: _K
     header = {
         "format": kind.format,
         "format_version": str(FORMAT_VERSION),
-        "meta": json.dumps(meta),
+        "meta": json.dumps(meta, allow_nan=False),
     }
     atomic_write_bytes(Path(path), save(flat, metadata=header))
 
@@ -182,7 +151,7 @@ def _open(path: Path, kind: _Kind) -> IO[bytes]:
 def _check_header(path: Path, fh: IO[bytes], size: int, kind: _Kind) -> dict[str, Any]:
     """Every check short of decoding tensors, in an order that names the real problem.
 
-    Shared by `read_metadata` (a file handle, reads the header only) and `_load` (the bytes
+    Shared by `read_card` (a file handle, reads the header only) and `_load` (the bytes
     already in memory), so both refuse exactly the same files.
     """
     # A safetensors header length may itself begin with b"\x80" or b"PK" (640, 19280
@@ -242,7 +211,7 @@ def _check_format(strings: Any, path: Path, kind: _Kind) -> dict[str, Any]:
 def _parse_json(raw: bytes, path: Path, kind: _Kind, what: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # also 5000-digit integers and 100k-deep nesting
         value = None
     if not isinstance(value, dict):
         raise _corrupt(path, kind, f"{what} is not a JSON object")

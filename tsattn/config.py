@@ -7,6 +7,7 @@ that the run can be repeated. Only plain types live here so the JSON round trip 
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 import types
 import typing
@@ -16,10 +17,21 @@ from typing import Any
 
 from tsattn.errors import UsageError
 
-MODEL_KINDS = ("lstm-attn", "transformer")
+# The model registry: kind -> "module:Class". A new model kind is one new file in models/
+# plus one line here; the CLI's choices, validation and build_model all read this table,
+# and keeping it free of imports keeps `tsattn --help` free of torch.
+MODEL_KINDS: dict[str, str] = {
+    "lstm-attn": "tsattn.models.lstm_attention:LSTMAttentionForecaster",
+    "transformer": "tsattn.models.transformer:TransformerForecaster",
+}
 ATTENTION_KINDS = ("dot", "general", "additive", "scaled-dot")
 FILL_METHODS = ("none", "ffill", "interpolate")
 REVIN_ANCHORS = ("mean", "last")
+# Upper bounds checked before a model is built: a hand-made config (or model file) asking
+# for lookback 10**12 must be refused, not allocated until the machine runs out of memory.
+SIZE_LIMITS = {"lookback": 1_000_000, "horizon": 1_000_000, "n_channels": 100_000,
+               "n_targets": 100_000, "d_model": 16_384, "n_heads": 1_024, "n_layers": 256,
+               "d_ff": 65_536, "patch_len": 1_000_000, "stride": 1_000_000}
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     compile: bool = False
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # calibrated after training
 
 
 @dataclass(frozen=True)
@@ -99,8 +112,11 @@ def validate_model(cfg: ModelConfig) -> None:
             f"unknown --revin-anchor {cfg.revin_anchor!r}; choose one of: "
             f"{', '.join(REVIN_ANCHORS)}"
         )
-    _require_positive(cfg, ("lookback", "horizon", "d_model", "n_heads", "n_layers", "d_ff",
-                            "patch_len", "stride", "n_channels", "n_targets"))
+    _require_positive(cfg, tuple(SIZE_LIMITS))
+    for name, limit in SIZE_LIMITS.items():
+        if getattr(cfg, name) > limit:
+            raise UsageError(f"--{name.replace('_', '-')} {getattr(cfg, name)} is larger than "
+                             f"tsattn allows ({limit}); use a smaller value")
     if not 0.0 <= cfg.dropout < 1.0:
         raise UsageError(f"--dropout must be in [0, 1), got {cfg.dropout}")
     if cfg.d_model % cfg.n_heads:
@@ -131,6 +147,8 @@ def validate_train(cfg: TrainConfig) -> None:
         raise UsageError(f"--lr must be positive, got {cfg.lr}")
     if cfg.patience < 0 or cfg.clip < 0 or cfg.weight_decay < 0:
         raise UsageError("--patience, --clip and --weight-decay must not be negative")
+    if parse_quantiles(cfg.quantiles) != cfg.quantiles:
+        raise UsageError("--quantiles must be listed in increasing order")
 
 
 def validate_data(cfg: DataConfig) -> None:
@@ -181,30 +199,57 @@ def _typed(value: Any, hint: Any, name: str) -> Any:
         return value
     if float in allowed and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)) and all(
-            isinstance(v, str) for v in value):
-        return tuple(value)
+    if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
+        item = typing.get_args(hint)[0]
+        if item is str and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        if item is float and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                 for v in value):
+            return tuple(float(v) for v in value)
     wanted = {int: "a whole number", float: "a number", bool: "true or false",
-              str: "a string"}.get(allowed[0], "a list of names")
+              str: "a string"}.get(allowed[0], _list_kind(hint))
     raise UsageError(f"{flag} must be {wanted}, got {value!r}; fix its value")
 
 
-def load_toml(path: Path) -> dict[str, Any]:
-    """Read a `--config` file: a flat table of option names (kebab or snake case).
+def _list_kind(hint: Any) -> str:
+    return "a list of numbers" if typing.get_args(hint)[:1] == (float,) else "a list of names"
 
-    The file uses the CLI's own option names, so anything typed on the command line can be
-    moved into the file unchanged; the CLI sorts the names into the three sections.
+
+# derived from the data when a run is planned, never options (`info --json` shows them)
+_DERIVED = ("n_channels", "n_targets")
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Read a `--config` file into one flat table of option names (snake case).
+
+    TOML, or JSON (a `.json` name): flat option names as the flags spell them (kebab or
+    snake case), or nested `[data]`/`[model]`/`[train]` sections as the model file stores
+    them; `tsattn info --json` output is accepted as it is (its `config` is used), so a
+    stored run can be repeated. The CLI sorts the names into the three sections.
     """
     try:
-        with path.open("rb") as fh:
-            raw = tomllib.load(fh)
+        text = path.read_bytes()
+        raw = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(
+            text.decode("utf-8"))
     except FileNotFoundError as exc:
         raise UsageError(f"config file {str(path)!r} not found; check the --config path") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError, IsADirectoryError) as exc:
+        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
         raise UsageError(
-            f"config file {str(path)!r} is not valid TOML ({exc}); fix its syntax"
+            f"config file {str(path)!r} is not valid {kind} ({exc}); fix its syntax"
         ) from exc
-    return {key.replace("-", "_"): value for key, value in raw.items()}
+    if not isinstance(raw, dict):
+        raise UsageError(f"config file {str(path)!r} is not a table of options; fix it")
+    if isinstance(raw.get("config"), dict):  # a model card from `tsattn info --json`
+        raw = raw["config"]
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ("data", "model", "train") and isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return {key.replace("-", "_"): value for key, value in flat.items()
+            if key not in _DERIVED}
 
 
 def option_sections() -> dict[str, str]:
@@ -214,3 +259,37 @@ def option_sections() -> dict[str, str]:
         for f in dataclasses.fields(cls):
             sections[f.name] = name
     return sections
+
+
+def parse_quantiles(value: Any) -> tuple[float, ...]:
+    """Quantile levels from `0.1,0.5,0.9` (or a list), checked and sorted.
+
+    Each level must lie strictly between 0 and 1, none may repeat, and there must be at
+    least two, since an interval needs a lower and an upper end.
+    """
+    items = [i for i in value.split(",") if i.strip()] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise UsageError(f"--quantiles must be levels like 0.1,0.5,0.9, got {value!r}")
+    levels = [_level(item) for item in items]
+    repeated = sorted({x for x in levels if levels.count(x) > 1})
+    if repeated:
+        raise UsageError(f"--quantiles: level {repeated[0]:g} is given twice; list each "
+                         "level once")
+    if len(levels) < 2:
+        raise UsageError(f"--quantiles needs at least two levels for an interval, got "
+                         f"{len(levels)}; give e.g. 0.1,0.9 (an 80% interval)")
+    return tuple(sorted(levels))
+
+
+def _level(item: Any) -> float:
+    try:
+        if isinstance(item, bool):
+            raise TypeError
+        level = float(item.strip() if isinstance(item, str) else item)
+    except (TypeError, ValueError):
+        raise UsageError(f"--quantiles: {item!r} is not a number; give levels like "
+                         "0.1,0.5,0.9") from None
+    if not 0.0 < level < 1.0:  # also refuses nan
+        raise UsageError(f"--quantiles: level {level:g} is outside (0, 1); give levels "
+                         "strictly between 0 and 1, like 0.1,0.5,0.9")
+    return level

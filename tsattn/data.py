@@ -12,6 +12,7 @@ header is not counted), L the line of the file an editor shows.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import warnings
 from collections.abc import Sequence
@@ -23,9 +24,9 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
-from tsattn.errors import CheckpointError, DataError, UsageError
+from tsattn.config import FILL_METHODS
+from tsattn.errors import DataError, UsageError
 
-FILL_METHODS = ("none", "ffill", "interpolate")
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds")
 _SEPARATORS = (",", ";", "\t")
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -48,6 +49,9 @@ class Frame:
     freq: str | None  # pandas offset alias ("h", "15min", "D"); None if unknown
     warnings: tuple[str, ...]  # for people: irregular spacing, repaired cells, ignored columns
     header: tuple[str, ...] = ()  # every column name of the file, in file order
+    time_format: str | None = None  # strftime format that writes the input's own times back
+    source: str | None = None  # the file's name as given, "-" for stdin
+    sha256: str | None = None  # of the bytes read (stdin: its text as UTF-8)
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -71,7 +75,8 @@ class _Table:
     text: str
     sep: str
     has_header: bool = True
-    rows: np.ndarray | None = field(default=None, compare=False)  # one series: its file rows
+    id_col: str | None = None  # one series of a long table: the column naming it, not data
+    rows: np.ndarray | None = field(default=None, compare=False)  # that series' file rows
 
     def where(self, row: int) -> str:
         """Describe 0-based data row `row` as the 1-based data row and the file line."""
@@ -91,8 +96,9 @@ def _file_line(text: str, row: int, has_header: bool = True) -> int:
     return row + 1 + has_header
 
 
-def _read_text(source: Path | TextIO) -> tuple[str, str]:
-    """Return (text, name) from a path or an open stream, rejecting what is not text."""
+def _read_text(source: Path | TextIO) -> tuple[str, str, str]:
+    """Return (text, name, sha256 of what was read) from a path or an open stream,
+    rejecting what is not text."""
     if isinstance(source, (str, Path)):
         path = Path(source)
         name = str(path)
@@ -110,7 +116,8 @@ def _read_text(source: Path | TextIO) -> tuple[str, str]:
             raw = source.read()
         except UnicodeDecodeError as exc:
             raise DataError(f"{name} is not a text CSV file (not UTF-8); give a CSV") from exc
-    return _decode(raw, name), name
+    digest = hashlib.sha256(raw.encode("utf-8") if isinstance(raw, str) else raw).hexdigest()
+    return _decode(raw, name), name, digest
 
 
 def _decode(raw: bytes | str, name: str) -> str:
@@ -320,6 +327,25 @@ def _time_index(table: _Table, col: str) -> pd.DatetimeIndex:
     return index
 
 
+def _time_format(raw: pd.Series, index: pd.DatetimeIndex) -> str | None:
+    """The format of the column's own text, so forecasts join back on it: daily
+    `2022-01-01` continues as `2022-01-02`, not `2022-01-02 00:00:00`.
+
+    Guessed from the first cell and kept only if it writes the first, a middle and the last
+    cell back exactly (aware times, converted to UTC, never do); None means
+    `str(pd.Timestamp)`.
+    """
+    from pandas.tseries.api import guess_datetime_format
+
+    first = str(raw.iloc[0]).strip()
+    fmt = guess_datetime_format(first) if not _is_numeric_dtype(raw) else None
+    if fmt is None:
+        return None
+    rows = {0, len(raw) // 2, len(raw) - 1}
+    same = all(index[i].strftime(fmt) == str(raw.iloc[i]).strip() for i in rows)
+    return fmt if same else None
+
+
 def _check_order(table: _Table, col: str, index: pd.DatetimeIndex) -> None:
     stamps = index.asi8
     dup = np.flatnonzero(index.duplicated())
@@ -341,9 +367,9 @@ def _check_order(table: _Table, col: str, index: pd.DatetimeIndex) -> None:
 
 def _duplicate_fix(table: _Table, time_col: str) -> str:
     """A long table of several series repeats its times: point at --id-col, not at deleting."""
-    if table.rows is None:
-        labels = [c for c in table.df.columns if c != time_col and not _is_numeric_dtype(
-            table.df[c])]
+    if table.id_col is None:
+        labels = [c for c in table.df.columns
+                  if c != time_col and not _is_numeric_dtype(table.df[c])]
         if labels:
             return (f"if the file holds several series, name the column that tells them "
                     f"apart with --id-col (e.g. --id-col {labels[0]}); else remove or merge "
@@ -406,7 +432,7 @@ class _Columns:
 def _classify(table: _Table, time_col: str | None) -> _Columns:
     cols = _Columns({}, {}, [], [])
     for name in table.df.columns:
-        if name == time_col:
+        if name in (time_col, table.id_col):
             continue
         col = table.df[name]
         if name.startswith("Unnamed: ") and col.isna().all():
@@ -563,17 +589,21 @@ def read_frame(source: Path | TextIO, *, time_col: str | None = None,
     """
     if fill not in FILL_METHODS:
         raise UsageError(f"unknown --fill {fill!r}; choose one of: {', '.join(FILL_METHODS)}")
-    text, name = _read_text(source)
-    return _frame_of(_parse_csv(text, name, names), time_col, targets, covariates, fill)
+    text, name, digest = _read_text(source)
+    table = _parse_csv(text, name, names)
+    return _frame_of(table, time_col, targets, covariates, fill, digest)
 
 
 def _frame_of(table: _Table, time_col: str | None, targets: Sequence[str],
-              covariates: Sequence[str] | None, fill: str) -> Frame:
+              covariates: Sequence[str] | None, fill: str, digest: str) -> Frame:
+    """Validate a parsed table (a whole file, or one series of a long one) into a Frame."""
+    name = table.name
     time_col = _find_time_col(table, time_col, for_model=covariates is not None)
-    index, freq, notes = None, None, []
+    index, freq, notes, time_format = None, None, [], None
     if time_col is not None:
         index = _time_index(table, time_col)
         freq, notes = _infer_freq(index)
+        time_format = _time_format(table.df[time_col], index)
     cols = _classify(table, time_col)
     tgts, covs = _select(table, cols, time_col, targets, covariates)
     values, repaired = _values(table, cols, tgts + covs, fill)
@@ -586,6 +616,9 @@ def _frame_of(table: _Table, time_col: str | None, targets: Sequence[str],
         freq=freq,
         warnings=tuple(notes + _ignored_note(cols, tgts + covs) + repaired),
         header=tuple(table.df.columns),
+        time_format=time_format,
+        source="-" if name == "stdin" else name,
+        sha256=digest,
     )
 
 
@@ -708,24 +741,6 @@ class Scaler:
         return (np.asarray(values) * self.scale[channels] + self.mean[channels]).astype(
             np.float32)
 
-    def to_dict(self) -> dict[str, list[float]]:
-        """Plain lists for the JSON metadata of a model file."""
-        return {"mean": [float(v) for v in self.mean], "scale": [float(v) for v in self.scale]}
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Scaler:
-        """Rebuild from `to_dict` output; a malformed entry means a damaged model file."""
-        try:
-            mean = np.asarray(raw["mean"], dtype=np.float32)
-            scale = np.asarray(raw["scale"], dtype=np.float32)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError("the scaler statistics in the model file are malformed; "
-                                  "retrain the model") from exc
-        if mean.ndim != 1 or mean.shape != scale.shape or not np.all(scale > 0):
-            raise CheckpointError("the scaler statistics in the model file are inconsistent; "
-                                  "retrain the model")
-        return cls(mean=mean, scale=scale)
-
 
 def fit_scaler(train_values: np.ndarray) -> Scaler:
     """Fit sklearn's StandardScaler (population std; constant channels get scale 1)."""
@@ -744,16 +759,23 @@ def fit_scaler(train_values: np.ndarray) -> Scaler:
 
 
 def time_labels(frame: Frame, rows: slice = slice(None)) -> list[str]:
-    """One label per row (of `rows`): `str(pd.Timestamp)` ("2016-07-01 00:00:00"), or the
-    row number. Formatting is per row, so callers that need a few labels pass a slice."""
+    """One label per row (of `rows`): the time in the input's own format (else
+    `str(pd.Timestamp)`, "2016-07-01 00:00:00"), or the row number. Formatting is per row,
+    so callers that need a few labels pass a slice."""
     if frame.times is None:
         return [str(i) for i in range(len(frame.values))[rows]]
-    return [str(t) for t in pd.DatetimeIndex(frame.times[rows])]
+    return _format_times(pd.DatetimeIndex(frame.times[rows]), frame.time_format)
+
+
+def _format_times(index: pd.DatetimeIndex, fmt: str | None) -> list[str]:
+    return [str(t) for t in index] if fmt is None else list(index.strftime(fmt))
 
 
 def future_labels(last_time: str | None, freq: str | None, n_seen: int,
-                  horizon: int) -> list[str]:
-    """Labels of the `horizon` steps after the data: timestamps, or step numbers from n_seen."""
+                  horizon: int, time_format: str | None = None) -> list[str]:
+    """Labels of the `horizon` steps after the data: timestamps (in `time_format`, see
+    `Frame.time_format`), or step numbers from n_seen. `last_time` is any text
+    `pd.Timestamp` reads unambiguously (ISO 8601)."""
     if last_time is None:
         return [str(i) for i in range(n_seen, n_seen + horizon)]
     if freq is None:
@@ -765,7 +787,7 @@ def future_labels(last_time: str | None, freq: str | None, n_seen: int,
     except (ValueError, TypeError, OverflowError) as exc:
         raise DataError(f"cannot continue time {last_time!r} with frequency {freq!r} ({exc}); "
                         "check the time column") from exc
-    return [str(t) for t in steps[steps > last][:horizon]]
+    return _format_times(steps[steps > last][:horizon], time_format)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -781,19 +803,24 @@ class Panel:
     ids: tuple[str, ...]
     frames: tuple[Frame, ...]
 
+    @property
+    def n_rows(self) -> int:
+        return sum(len(f.values) for f in self.frames)
+
 
 def read_panel(source: Path | TextIO, *, id_col: str, time_col: str | None = None,
                targets: Sequence[str] = (), covariates: Sequence[str] | None = None,
-               fill: str = "none") -> Panel:
+               fill: str = "none", names: Sequence[str] | None = None) -> Panel:
     """Split a long table by `id_col` and read each series like a file of its own.
 
-    The same timestamp in two series is then no duplicate, and a message about a cell
-    names its series and the row and line of the whole file.
+    The same timestamp in two series is then no duplicate, a missing cell is filled from its
+    own series only, and a message about a cell names its series and the row and line of
+    the whole file. Every Frame keeps the file's name, hash and header (with the id column).
     """
     if fill not in FILL_METHODS:
         raise UsageError(f"unknown --fill {fill!r}; choose one of: {', '.join(FILL_METHODS)}")
-    text, name = _read_text(source)
-    table = _parse_csv(text, name)
+    text, name, digest = _read_text(source)
+    table = _parse_csv(text, name, names)
     if id_col not in table.df.columns:
         raise DataError(f"id column {id_col!r} not found; columns are: "
                         f"{', '.join(map(str, table.df.columns))}; give --id-col one of them")
@@ -803,13 +830,12 @@ def read_panel(source: Path | TextIO, *, id_col: str, time_col: str | None = Non
         raise DataError(f"{table.where(int(missing[0]))} has no series id in column {id_col!r}; "
                         "give every row its id")
     keys = keys.astype(str).str.strip()
-    rest = table.df.drop(columns=[id_col])
     ids, frames = [], []
     for key, rows in keys.groupby(keys, sort=False).indices.items():
-        part = _Table(df=rest.iloc[rows].reset_index(drop=True), name=name, text=text,
-                      sep=table.sep, rows=rows)
+        part = _Table(df=table.df.iloc[rows].reset_index(drop=True), name=name, text=text,
+                      sep=table.sep, has_header=table.has_header, id_col=id_col, rows=rows)
         try:
-            frames.append(_frame_of(part, time_col, targets, covariates, fill))
+            frames.append(_frame_of(part, time_col, targets, covariates, fill, digest))
         except DataError as exc:
             raise DataError(f"series {key!r}: {exc}") from exc
         ids.append(str(key))

@@ -7,7 +7,8 @@ units of published results), and MAE/RMSE are also given in the data's own units
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -19,12 +20,13 @@ from tsattn.baselines import (
     season_length,
     seasonal_naive,
 )
-from tsattn.data import Frame
-from tsattn.errors import UsageError
-from tsattn.forecasting import LoadedModel
+from tsattn.data import Frame, resolve_row
+from tsattn.errors import DataError, UsageError
+from tsattn.inference import LoadedModel, model_windows, run_model, scaled_series
+from tsattn.interval_scores import quantile_scores
+from tsattn.intervals import CRPS_LEVELS, Calibration, calibrate, window_scale
 from tsattn.models.linear import NormalEquations
-from tsattn.training import autocast_for
-from tsattn.windows import Windows, window_starts
+from tsattn.windows import Windows
 
 
 @dataclass
@@ -53,56 +55,155 @@ def score(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> Scores:
 
 def evaluation_windows(loaded: LoadedModel, series: torch.Tensor, first: int, end: int
                        ) -> Windows:
-    starts = window_starts(first, end, loaded.lookback, loaded.horizon)
-    if len(starts) == 0:
+    """The windows whose targets lie in rows [first, end); at least one must exist."""
+    found = model_windows(loaded, series, first, end)
+    if len(found) == 0:
         raise UsageError(
             f"no window has its {loaded.horizon} targets inside rows [{first}, {end}); "
             "evaluate on more rows (an earlier --from) or more data"
         )
-    return Windows(series, starts, loaded.lookback, loaded.horizon, loaded.run.model.n_targets)
+    return found
 
 
-def model_forecasts(loaded: LoadedModel, windows: Windows, batch_size: int = 512
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Inputs' target channels (W, L, T), model forecasts (W, H, T) and truths (W, H, T)."""
-    n_targets = windows.n_targets
-    xs, preds, ys = [], [], []
-    with torch.inference_mode():
-        for x, y in windows.batches(batch_size):
-            with autocast_for(loaded.device):
-                pred = loaded.model(x, return_attention=False).prediction
-            xs.append(x[..., :n_targets].cpu())
-            preds.append(pred.float().cpu())
-            ys.append(y.cpu())
-    return torch.cat(xs).numpy(), torch.cat(preds).numpy(), torch.cat(ys).numpy()
+def scored_rows(loaded: LoadedModel, frame: Frame, start: str | None, end: str | None
+                ) -> tuple[int, int]:
+    """Rows [first, end) whose targets are scored: by default from where the model's
+    validation part ended to the end of the data. `start`/`end`: row index or timestamp."""
+    n_rows = len(frame.values)
+    first = resolve_row(frame, start, "--from") if start else loaded.card.split.val_end
+    stop = resolve_row(frame, end, "--to") if end else n_rows
+    if not start and first + loaded.horizon > n_rows:
+        raise UsageError(f"evaluation starts by default where the model's validation part "
+                         f"ended, at row {first}, but the data has {n_rows} rows; "
+                         "choose the first evaluated row with --from (a row or a timestamp)")
+    return first, stop
 
 
 def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
              season: int | None = None) -> dict:
-    """Scores of the model and of each baseline on the windows with targets in [first, end)."""
-    scaled = loaded.scaler.transform(frame.values).astype(np.float32)
-    series = torch.from_numpy(scaled).to(loaded.device)
-    x, pred, truth = model_forecasts(loaded, evaluation_windows(loaded, series, first, end))
-    train_end = loaded.meta["split"]["train_end"]
-    train = NormalEquations.of(_train_windows(loaded, series, train_end).batches(2048),
-                               loaded.run.model.n_targets)
-    horizon = loaded.horizon
-    forecasts = {
-        "model": pred,
-        "repeat_last": repeat_last(x, horizon),
-        "linear": apply_linear(linear_weights(train), x),
-    }
-    period = season_length(loaded.meta["freq"], season, loaded.lookback)
-    if period is not None:
-        forecasts["seasonal_naive"] = seasonal_naive(x, horizon, period)
+    """Scores of the model and of each baseline on the windows with targets in [first, end).
+
+    Each forecaster's intervals come from its own residuals on the validation windows, by
+    the same method; the model uses the calibration stored in its file (what predict shows).
+    """
+    series = scaled_series(loaded, frame.values)
+    split = loaded.card.split
+    test = _window_forecasts(loaded, evaluation_windows(loaded, series, first, end))
+    val = _window_forecasts(loaded, validation_windows(loaded, series))
+    period = season_length(loaded.card.freq, season, loaded.lookback)
+    forecasters = point_forecasters(loaded, series, split.train_end, period)
     n_targets = loaded.run.model.n_targets
     scale = loaded.scaler.scale[:n_targets]
-    results = {name: score(f, truth, scale).__dict__ for name, f in forecasts.items()}
-    return {"windows": len(x), "rows": [first, end], "season": period,
-            "targets": loaded.meta["targets"], "scores": results}
+    truth = test[2]
+    results, quantile_results = {}, {}
+    for name, forecaster in forecasters.items():
+        forecast = forecaster(test[0], test[1])
+        results[name] = score(forecast, truth, scale).__dict__
+        stored = loaded.calibration if name == "model" else None
+        quantile_results[name] = _interval_scores(forecast, test[0], truth,
+                                                  forecaster(val[0], val[1]), val, stored,
+                                                  _levels(loaded))
+    return {"windows": len(truth), "rows": [first, end], "season": period,
+            "targets": list(loaded.card.targets), "scores": results,
+            "intervals": {"levels": list(_levels(loaded)), "calibration_windows": len(val[2]),
+                          "scores": quantile_results}}
 
 
-def _train_windows(loaded: LoadedModel, series: torch.Tensor, train_end: int) -> Windows:
-    """The training windows, for the linear baseline's fit."""
-    starts = window_starts(0, train_end, loaded.lookback, loaded.horizon)
-    return Windows(series, starts, loaded.lookback, loaded.horizon, loaded.run.model.n_targets)
+Forecaster = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def point_forecasters(loaded: LoadedModel, series: torch.Tensor, train_end: int,
+                      period: int | None) -> dict[str, Forecaster]:
+    """The model and each baseline as (inputs' targets (W, L, T), model forecast) -> (W, H, T)."""
+    horizon = loaded.horizon
+    training = model_windows(loaded, series, 0, train_end)
+    weights = linear_weights(NormalEquations.of(training.batches(2048),
+                                                loaded.run.model.n_targets))
+    forecasters: dict[str, Forecaster] = {
+        "model": lambda x, pred: pred,
+        "repeat_last": lambda x, pred: repeat_last(x, horizon),
+        "linear": lambda x, pred: apply_linear(weights, x),
+    }
+    if period is not None:
+        forecasters["seasonal_naive"] = lambda x, pred: seasonal_naive(x, horizon, period)
+    return forecasters
+
+
+def _levels(loaded: LoadedModel) -> tuple[float, ...]:
+    return loaded.calibration.levels if loaded.calibration else loaded.run.train.quantiles
+
+
+def _interval_scores(forecast: np.ndarray, x: np.ndarray, truth: np.ndarray,
+                     val_forecast: np.ndarray, val: tuple[np.ndarray, ...],
+                     stored: Calibration | None, levels: tuple[float, ...]) -> dict:
+    """Coverage, width, pinball and CRPS of one forecaster's calibrated quantiles."""
+    val_x, _, val_truth = val
+    own = stored or calibrate(val_forecast, val_truth, val_x, levels)
+    grid = calibrate(val_forecast, val_truth, val_x, CRPS_LEVELS)
+    scale = window_scale(x)
+    return asdict(quantile_scores(own.quantiles(forecast, scale), own.levels,
+                                  grid.quantiles(forecast, scale), CRPS_LEVELS, truth))
+
+
+def validation_windows(loaded: LoadedModel, series: torch.Tensor) -> Windows:
+    """The windows the intervals were calibrated on; their rows must be in the data."""
+    split = loaded.card.split
+    if len(series) < split.val_end:
+        raise DataError(
+            f"the data has {len(series)} rows but the model's validation part, where the "
+            f"intervals of every forecaster are calibrated, ends at row {split.val_end}; "
+            "evaluate with the file the model was trained on (or one that begins the same way)"
+        )
+    return evaluation_windows(loaded, series, split.train_end, split.val_end)
+
+
+def _window_forecasts(loaded: LoadedModel, found: Windows
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inputs' target channels (W, L, T), model forecasts (W, H, T) and truths (W, H, T),
+    in float64 so the interval arithmetic matches predict's."""
+    x, truth = _target_channels(found)
+    pred = run_model(loaded, found).prediction
+    return x.astype(np.float64), pred.astype(np.float64), truth.astype(np.float64)
+
+
+def _target_channels(found: Windows) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs' target channels (W, L, T) and truths (W, H, T) of every window."""
+    x, y = found.everything()
+    return x[..., : found.n_targets].cpu().numpy(), y.cpu().numpy()
+
+
+def combine(per_series: dict[str, dict]) -> dict:
+    """The scores of every window of every series of a many-series model.
+
+    Each number is the window-weighted mean of the series' own (z-scored, so a series
+    weighs by its windows, not by its size); the series' results stay under `series`.
+    """
+    if not per_series:
+        raise UsageError("no series has a window to score; choose rows with --from/--to")
+    results = list(per_series.values())
+    windows = np.array([r["windows"] for r in results], dtype=np.float64)
+    merged = _weighted(results, windows / windows.sum())
+    merged["intervals"]["calibration_windows"] = sum(
+        r["intervals"]["calibration_windows"] for r in results)
+    merged.update(windows=int(windows.sum()), rows=None, series_count=len(results),
+                  season=_same([r["season"] for r in results]), series=per_series)
+    return merged
+
+
+def _weighted(values: list, weights: np.ndarray) -> object:
+    """Weighted mean of numbers found at the same place in each of `values` (dicts and lists
+    walked alike); anything else kept where all agree, else None."""
+    first = values[0]
+    if isinstance(first, dict):
+        keys = [k for k in first if all(isinstance(v, dict) and k in v for v in values)]
+        return {k: _weighted([v[k] for v in values], weights) for k in keys}
+    if isinstance(first, list) and all(
+            isinstance(v, list) and len(v) == len(first) for v in values):
+        return [_weighted([v[i] for v in values], weights) for i in range(len(first))]
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return float(np.dot(weights, values))
+    return _same(values)
+
+
+def _same(values: list) -> object:
+    return values[0] if all(v == values[0] for v in values) else None

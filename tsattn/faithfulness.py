@@ -39,7 +39,7 @@ from torch import Tensor
 from tsattn.data import Frame
 from tsattn.errors import UsageError
 from tsattn.explain import token_periods
-from tsattn.forecasting import LoadedModel
+from tsattn.inference import LoadedModel
 from tsattn.models.base import Forecast
 from tsattn.windows import Windows, window_starts
 

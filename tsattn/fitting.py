@@ -8,12 +8,10 @@ atomically every time it improves, with a resume file beside it after every epoc
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -21,8 +19,20 @@ from torch import Tensor, nn
 
 from tsattn import __version__
 from tsattn.baselines import season_length, validation_baselines
+from tsattn.calibration import calibrate_model
+from tsattn.card import (
+    Baselines,
+    DataSource,
+    EpochRecord,
+    LoopState,
+    Metrics,
+    ModelCard,
+    ResumeCard,
+    SeriesEntry,
+    Split,
+)
 from tsattn.checkpoint import load_resume, resume_path, save_checkpoint, save_resume
-from tsattn.config import RunConfig, from_dict, to_dict
+from tsattn.config import RunConfig
 from tsattn.data import (
     Frame,
     Panel,
@@ -33,8 +43,10 @@ from tsattn.data import (
     split_rows,
     time_labels,
 )
+from tsattn.device import autocast_for, resolve_device
 from tsattn.distributed import Cluster, Shards
-from tsattn.errors import DataError, UsageError
+from tsattn.errors import CheckpointError, DataError
+from tsattn.intervals import Calibration
 from tsattn.models import Forecaster, build_model
 from tsattn.models.linear import (
     CovariateEquations,
@@ -44,15 +56,14 @@ from tsattn.models.linear import (
     fit_covariates,
     fit_linear_path,
 )
-from tsattn.series import SeriesPart, join_series
+from tsattn.plan import check_resume, resolve
+from tsattn.series import scaler_of, split_series, stats_of
 from tsattn.training import (
     EpochReport,
     Observer,
     OneProcess,
     TrainState,
-    autocast_for,
     make_optimizer,
-    resolve_device,
     score_start,
     train,
 )
@@ -69,11 +80,14 @@ class Prepared:
     val_end: int
     train: Windows
     val: Windows
-    series: tuple[SeriesPart, ...] = ()  # many series: each one's split and scaler
+    source: DataSource | None = None  # the training file, for the card
+    series: tuple[SeriesEntry, ...] = ()  # many series: each one's split and scaler
 
 
 def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
     """Split chronologically, fit the scaler on the training rows only, cut windows.
+
+    `run` is resolved (`plan.resolve`): its channel counts are the frame's.
 
     The whole scaled series is one device tensor; the parts differ only in which window
     starts they own, so a validation window can reach back into training rows for its
@@ -90,34 +104,34 @@ def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
             "at least that many; move --train-end/--val-end apart or use a shorter --horizon"
         )
     scaler = fit_scaler(frame.values[:train_end])
-    series = torch.from_numpy(scaler.transform(frame.values).astype(np.float32)).to(device)
-    model_cfg = dataclasses.replace(
-        run.model, n_channels=len(frame.columns), n_targets=frame.n_targets
-    )
-    run = dataclasses.replace(run, model=model_cfg)
+    series = torch.from_numpy(scaler.transform(frame.values)).to(device)
     n_targets = frame.n_targets
-    train_w = Windows(series, window_starts(0, train_end, lookback, horizon), lookback, horizon,
-                      n_targets)
-    val_w = Windows(series, window_starts(train_end, val_end, lookback, horizon), lookback,
-                    horizon, n_targets)
-    return Prepared(run, scaler, train_end, val_end, train_w, val_w)
+    train_w = Windows.between(series, 0, train_end, lookback, horizon, n_targets)
+    val_w = Windows.between(series, train_end, val_end, lookback, horizon, n_targets)
+    return Prepared(run, scaler, train_end, val_end, train_w, val_w, data_source(frame))
 
 
-def prepare_panel(panel: Panel, run: RunConfig, device: torch.device) -> Prepared:
-    """Many series, one model: each series split and scaled on its own, windows inside one
-    series each. The first kept series' scaler and split stand in the single-series fields."""
-    joined = join_series(panel, run, device)
-    first = joined.parts[0]
-    frame = panel.frames[panel.ids.index(first.id)]
-    model_cfg = dataclasses.replace(
-        run.model, n_channels=len(frame.columns), n_targets=frame.n_targets
-    )
-    run = dataclasses.replace(run, model=model_cfg)
-    lookback, horizon, n_targets = run.model.lookback, run.model.horizon, frame.n_targets
-    train_w = Windows(joined.series, joined.train_starts, lookback, horizon, n_targets)
-    val_w = Windows(joined.series, joined.val_starts, lookback, horizon, n_targets)
-    return Prepared(run, first.scaler, first.train_end, first.val_end, train_w, val_w,
-                    joined.parts)
+def prepare_panel(panel: Panel, run: RunConfig, device: torch.device) -> tuple[Prepared, Frame]:
+    """Many series, one model: each series split and scaled on its own, every window inside
+    one series. The first kept series (returned beside) stands in the single-series fields."""
+    kept = split_series(panel, run)[0]
+    lookback, horizon = run.model.lookback, run.model.horizon
+    blocks, train, val, offset = [], [], [], 0
+    for frame, entry in kept:
+        blocks.append(scaler_of(entry.scaler).transform(frame.values))
+        split = entry.split
+        train.append(window_starts(0, split.train_end, lookback, horizon) + offset)
+        val.append(window_starts(split.train_end, split.val_end, lookback, horizon) + offset)
+        offset += entry.n_rows
+    series = torch.from_numpy(np.concatenate(blocks)).to(device)
+    (frame, first), n_targets = kept[0], kept[0][0].n_targets
+    train_w = Windows(series, torch.cat(train), lookback, horizon, n_targets)
+    val_w = Windows(series, torch.cat(val), lookback, horizon, n_targets)
+    source = None if frame.source is None or frame.sha256 is None else DataSource(
+        name=frame.source, rows=panel.n_rows, sha256=frame.sha256)
+    prep = Prepared(run, scaler_of(first.scaler), first.split.train_end, first.split.val_end,
+                    train_w, val_w, source, tuple(e for _, e in kept))
+    return prep, frame
 
 
 LINEAR_FOLDS = 5  # contiguous training folds that help the validation part judge a penalty
@@ -184,37 +198,52 @@ def attention_share(model: Forecaster, windows: Windows, batch_size: int = 512
     return added / total if total > 0 else 0.0
 
 
-def model_metadata(frame: Frame, prep: Prepared, state: TrainState, seconds: float,
-                   free: FreeBaselines, share: float | None = None) -> dict:
-    """Everything besides tensors that predict, evaluate and info need, as plain JSON."""
+def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float,
+              free: FreeBaselines, share: float | None = None,
+              intervals: Calibration | None = None) -> ModelCard:
+    """Everything besides tensors that predict, evaluate and info need.
+
+    `intervals` is calibrated once training ends; the models saved at each improvement
+    before that (kept on an interrupt) forecast without quantiles.
+    """
     # only the last label: this runs at every improvement, inside the training loop
     last_time = time_labels(frame, slice(-1, None))[0] if frame.times is not None else None
-    return {
-        "tsattn_version": __version__,
-        "config": to_dict(prep.run),
-        "columns": list(frame.columns),
-        "header": list(frame.header),  # every column of the file: reads headerless history
-        "targets": list(frame.columns[: frame.n_targets]),
-        "covariates": list(frame.columns[frame.n_targets :]),
-        "time_col": frame.time_col,
-        "freq": frame.freq,
-        "last_time": last_time,
-        "n_rows": len(frame.values),
-        "split": {"train_end": prep.train_end, "val_end": prep.val_end},
-        "scaler": prep.scaler.to_dict(),
-        "metrics": {
-            "best_val_mse": state.best_val,
-            "epochs_run": state.epoch,
-            "stopped_early": state.stopped_early,
-            "train_seconds": round(seconds, 3),
-            "history": state.history,
-            "linear_ridge": None if free.linear is None else free.linear.ridge,
-            "covariate_ridge": None if free.linear is None else free.linear.covariate_ridge,
-            "baselines_val_mse": free.val_mse,
-            "attention_share": share,
-        },
-        **({"series": [p.to_dict() for p in prep.series]} if prep.series else {}),
-    }
+    linear = free.linear
+    return ModelCard(
+        targets=frame.targets, covariates=frame.covariates, header=frame.header,
+        time_col=frame.time_col, freq=frame.freq, last_time=last_time,
+        n_rows=len(frame.values), split=Split(prep.train_end, prep.val_end),
+        scaler=stats_of(prep.scaler),
+        config=prep.run,
+        metrics=Metrics(
+            best_val_mse=state.best_val, epochs_run=state.epoch,
+            stopped_early=state.stopped_early, train_seconds=round(seconds, 3),
+            history=_records(state.history),
+            linear_ridge=None if linear is None else linear.ridge,
+            covariate_ridge=None if linear is None or linear.covariate_ridge is None
+            else tuple(linear.covariate_ridge),
+            attention_share=share,
+        ),
+        tsattn_version=__version__,
+        source=prep.source,
+        baselines=Baselines(**free.val_mse),
+        calibration=None if intervals is None else intervals.to_card(),
+        id_col=prep.run.data.id_col,
+        series=prep.series,
+    )
+
+
+def data_source(frame: Frame) -> DataSource | None:
+    """The training file's name, data rows and content hash, for the card."""
+    if frame.source is None or frame.sha256 is None:
+        return None
+    return DataSource(name=frame.source, rows=len(frame.values), sha256=frame.sha256)
+
+
+def _records(history: list[dict[str, float]]) -> tuple[EpochRecord, ...]:
+    """Epoch 0 (the untrained start) has a validation loss only."""
+    return tuple(EpochRecord(int(h["epoch"]), h.get("train_loss"), float(h["val_loss"]))
+                 for h in history)
 
 
 class _Saver:
@@ -232,9 +261,9 @@ class _Saver:
 
     def save_best(self, state: TrainState) -> None:
         """The best weights so far, with the metrics up to now (epochs run, history)."""
-        meta = model_metadata(self.frame, self.prep, state, time.perf_counter() - self.started,
-                              self.free)
-        save_checkpoint(self.model_path, state.best_weights, meta)
+        card = make_card(self.frame, self.prep, state, time.perf_counter() - self.started,
+                         self.free)
+        save_checkpoint(self.model_path, state.best_weights, card)
 
     def on_epoch(self, report: EpochReport, state: TrainState) -> None:
         self.save_best(state)
@@ -242,40 +271,46 @@ class _Saver:
         self.inner.on_epoch(report, state)
 
 
-def fit(frame: Frame | Panel, run: RunConfig, observer: Observer, model_path: Path,
-        resume: bool = False, cluster: Cluster | None = None) -> tuple[TrainState, dict]:
-    """Train a model on `frame` (or on every series of a Panel) and leave the best one in
-    `model_path`.
+def fit(data: Frame | Panel, run: RunConfig, observer: Observer, model_path: Path,
+        resume: bool = False, cluster: Cluster | None = None) -> tuple[TrainState, ModelCard]:
+    """Train a model on `data` (one series, or every series of a Panel with `run.data.id_col`)
+    and leave the best one in `model_path`.
 
-    Returns the final state and the metadata written with the model. On an interrupt or
+    Returns the final state and the card written with the model. On an interrupt or
     a diverging loss the best model so far is already on disk, because it is saved at
     every improvement; the exception propagates for the CLI to report. With a `cluster`
     (torchrun) every rank trains its share and rank 0 alone writes files and reports.
     """
-    if resume:
-        run = _resumed_run(model_path)
+    frame = data.frames[0] if isinstance(data, Panel) else data
+    run = resolve(run, frame)
+    resumed = load_resume(resume_path(model_path)) if resume else None
+    if resumed is not None:
+        check_resume(run, frame, resumed[1])
     device = resolve_device(run.train.device)
     if cluster is None:
-        return _fit(frame, run, observer, model_path, resume, OneProcess(), device)
+        return _fit(data, run, observer, model_path, resumed, OneProcess(), device)
     shards = Shards.start(cluster, device)
     try:
-        return _fit(frame, run, observer, model_path, resume, shards, shards.device)
+        return _fit(data, run, observer, model_path, resumed, shards, shards.device)
     finally:
         shards.close()
 
 
-def _fit(data: Frame | Panel, run: RunConfig, observer: Observer, model_path: Path, resume: bool,
-         replicas: OneProcess | Shards, device: torch.device) -> tuple[TrainState, dict]:
+def _fit(data: Frame | Panel, run: RunConfig, observer: Observer, model_path: Path,
+         resumed: tuple[dict[str, Tensor], ResumeCard] | None, replicas: OneProcess | Shards,
+         device: torch.device) -> tuple[TrainState, ModelCard]:
     torch.manual_seed(run.train.seed)
     if isinstance(data, Panel):
-        prep = prepare_panel(data, run, device)
-        frame = data.frames[data.ids.index(prep.series[0].id)]
+        prep, frame = prepare_panel(data, run, device)
     else:
         prep, frame = prepare(data, run, device), data
-    model = build_model(prep.run.model).to(device)
+    model = build_model(run.model).to(device)
+    resume = resumed is not None
     free = fit_free_baselines(model, prep, frame.freq, resume)
     optimizer = make_optimizer(model, run.train, device)
-    state = _restore(model_path, model, optimizer) if resume else TrainState()
+    state = TrainState()
+    if resumed is not None:
+        state = _restore(*resumed, model, optimizer, resume_path(model_path))
     runnable: nn.Module = model
     if isinstance(replicas, Shards):
         replicas.check(prep.train, run.train.batch_size)
@@ -294,64 +329,62 @@ def _fit(data: Frame | Panel, run: RunConfig, observer: Observer, model_path: Pa
     state = train(runnable, prep.train, prep.val, run.train, observer, state, optimizer,
                   replicas)
     share = attention_share(model, prep.val)
-    meta = model_metadata(frame, prep, state, time.perf_counter() - started, free, share)
+    # train() leaves the best weights in `model`: its validation residuals set the intervals
+    intervals = (calibrate_model(model, prep.val, device, prep.run.train.quantiles)
+                 if replicas.is_main else None)
+    card = make_card(frame, prep, state, time.perf_counter() - started, free, share,
+                     intervals)
     if replicas.is_main:
-        save_checkpoint(model_path, state.best_weights, meta)
+        save_checkpoint(model_path, state.best_weights, card)
         resume_path(model_path).unlink(missing_ok=True)
-    return state, meta
+    return state, card
 
 
-def _resume_payload(saver: _Saver, state: TrainState) -> tuple[dict[str, Tensor], dict]:
+def _resume_payload(saver: _Saver, state: TrainState) -> tuple[dict[str, Tensor], ResumeCard]:
+    """Optimizer slots, weights and RNG as tensors; the loop's state as a card.
+
+    The optimizer's param_groups are not stored: they follow from the configuration, and
+    the schedule sets the learning rate before every step.
+    """
     tensors: dict[str, Tensor] = {f"model.{k}": v for k, v in saver.model.state_dict().items()}
     tensors.update({f"best.{k}": v for k, v in state.best_weights.items()})
-    opt = saver.optimizer.state_dict()
-    for idx, slots in opt["state"].items():
+    for idx, slots in saver.optimizer.state_dict()["state"].items():
         tensors.update({f"opt.{idx}.{name}": value for name, value in slots.items()})
     tensors["rng.cpu"] = torch.get_rng_state()
-    info = {
-        "config": to_dict(saver.prep.run),
-        "param_groups": opt["param_groups"],
-        "state": {
-            "epoch": state.epoch, "step": state.step, "best_val": state.best_val,
-            "bad_epochs": state.bad_epochs, "history": state.history,
-            "stopped_early": state.stopped_early,
-        },
-    }
-    return tensors, json.loads(json.dumps(info, default=_json_number))
+    loop = LoopState(
+        epoch=state.epoch, step=state.step,
+        best_val=state.best_val if math.isfinite(state.best_val) else None,
+        bad_epochs=state.bad_epochs, stopped_early=state.stopped_early,
+        history=_records(state.history),
+    )
+    return tensors, ResumeCard(config=saver.prep.run, columns=saver.frame.columns, state=loop,
+                               source=saver.prep.source)
 
 
-def _json_number(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    raise TypeError(f"cannot store {type(value).__name__} in the resume state")
-
-
-def _resumed_run(model_path: Path) -> RunConfig:
-    path = resume_path(model_path)
-    if not path.exists():
-        raise UsageError(
-            f"nothing to resume: {str(path)!r} does not exist; train without --resume first"
-        )
-    _, info = load_resume(path)
-    return from_dict(info["config"])
-
-
-def _restore(model_path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainState:
+def _restore(tensors: dict[str, Tensor], card: ResumeCard, model: nn.Module,
+             optimizer: torch.optim.Optimizer, path: Path) -> TrainState:
     """Load weights, optimizer slots, RNG and loop state saved by `_resume_payload`."""
-    tensors, info = load_resume(resume_path(model_path))
-    model.load_state_dict(_prefixed(tensors, "model."))
     slots: dict[int, dict[str, Tensor]] = {}
     for key, value in _prefixed(tensors, "opt.").items():
         idx, name = key.split(".", 1)
         slots.setdefault(int(idx), {})[name] = value
-    optimizer.load_state_dict({"state": slots, "param_groups": info["param_groups"]})
-    torch.set_rng_state(tensors["rng.cpu"])
-    saved = info["state"]
-    best_val = saved["best_val"] if saved["best_val"] is not None else math.inf
+    try:
+        model.load_state_dict(_prefixed(tensors, "model."))
+        groups = optimizer.state_dict()["param_groups"]
+        optimizer.load_state_dict({"state": slots, "param_groups": groups})
+        torch.set_rng_state(tensors["rng.cpu"])
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"resume file {str(path)!r} does not fit its run "
+                              f"({type(exc).__name__}); delete it to train from the start"
+                              ) from exc
+    saved = card.state
     return TrainState(
-        epoch=saved["epoch"], step=saved["step"], best_val=best_val,
-        bad_epochs=saved["bad_epochs"], best_weights=_prefixed(tensors, "best."),
-        history=saved["history"], stopped_early=saved["stopped_early"],
+        epoch=saved.epoch, step=saved.step,
+        best_val=saved.best_val if saved.best_val is not None else math.inf,
+        bad_epochs=saved.bad_epochs, best_weights=_prefixed(tensors, "best."),
+        history=[{k: v for k, v in dataclasses.asdict(h).items() if v is not None}
+                 for h in saved.history],
+        stopped_early=saved.stopped_early,
     )
 
 

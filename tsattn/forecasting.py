@@ -1,46 +1,20 @@
-"""Load a model file and forecast from recent history, in original units.
+"""Forecast from recent history, in original units.
 
 Inputs are the last `lookback` rows (or every origin with `rolling`); outputs carry the
 timestamps that continue the history's frequency, and the attention maps of each origin
-for the explainer. Windows are cut from one tensor exactly as in training.
+for the explainer. The model runs through the one inference path (`inference.run_model`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import torch
 
-from tsattn.checkpoint import check_model_meta, load_checkpoint
-from tsattn.config import RunConfig
-from tsattn.data import Frame, Scaler, future_labels, time_labels
-from tsattn.errors import CheckpointError, DataError
-from tsattn.models import build_model
-from tsattn.series import SeriesPart
-from tsattn.training import autocast_for, resolve_device
-from tsattn.windows import Windows
-
-
-@dataclass
-class LoadedModel:
-    """A trained model in eval mode with everything needed to use it."""
-
-    model: torch.nn.Module
-    run: RunConfig
-    meta: dict
-    scaler: Scaler
-    device: torch.device
-
-    @property
-    def lookback(self) -> int:
-        return self.run.model.lookback
-
-    @property
-    def horizon(self) -> int:
-        return self.run.model.horizon
+from tsattn.data import Frame, future_labels, time_labels
+from tsattn.errors import DataError
+from tsattn.explain import summarize_attention
+from tsattn.inference import LoadedModel, model_windows, run_model, scaled_series
 
 
 @dataclass
@@ -56,51 +30,8 @@ class ForecastResult:
     alternatives: dict[str, np.ndarray]
     last_token_maps: np.ndarray | None = None  # (layers, heads, N, N) of the last origin
     variables: np.ndarray | None = None  # (O, H, C) weight of each input variable, rows sum to 1
-
-
-def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
-    """Rebuild the model from a file; shape mismatches mean a damaged or foreign file."""
-    tensors, meta = load_checkpoint(path)
-    run = check_model_meta(meta, path)
-    try:
-        scaler = Scaler.from_dict(meta["scaler"])
-        model = build_model(run.model)
-        model.load_state_dict(tensors)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"{str(path)!r} does not hold a usable tsattn model ({type(exc).__name__}); "
-            "retrain it with this version of tsattn"
-        ) from exc
-    torch_device = resolve_device(device)
-    return LoadedModel(model.to(torch_device).eval(), run, meta, scaler, torch_device)
-
-
-def series_parts(loaded: LoadedModel) -> dict[str, SeriesPart]:
-    """The series a many-series model was trained on, by id (empty for one series)."""
-    return {part.id: part for part in map(SeriesPart.from_dict, loaded.meta.get("series", []))}
-
-
-def for_series(loaded: LoadedModel, part: SeriesPart) -> LoadedModel:
-    """The model as seen by one series: its own scaler, split and last time."""
-    meta = {**loaded.meta, "series_id": part.id, "last_time": part.last_time,
-            "n_rows": part.n_rows,
-            "split": {"train_end": part.train_end, "val_end": part.val_end}}
-    return dataclasses.replace(loaded, scaler=part.scaler, meta=meta)
-
-
-def history_columns(loaded: LoadedModel) -> dict:
-    """The read_frame arguments that select the columns the model was trained on.
-
-    `names` (the training file's header) lets history without a header line be read, as
-    `tail -n 400 f.csv | tsattn predict m -` gives; models saved before it was stored pass
-    None, and then a header is required.
-    """
-    meta = loaded.meta
-    header = meta.get("header")
-    names = header if isinstance(header, list) and header and all(
-        isinstance(n, str) for n in header) else None
-    return {"time_col": meta["time_col"], "targets": meta["targets"],
-            "covariates": meta["covariates"], "names": names}
+    levels: tuple[float, ...] = ()
+    quantiles: np.ndarray | None = None  # (O, H, T, Q) in original units, sorted along Q
 
 
 def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
@@ -114,52 +45,50 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
             f"pass at least {lookback} rows (e.g. tail -n {lookback + 1} with the header)"
         )
     labels = time_labels(frame)
-    last_time = labels[-1] if frame.times is not None else None
-    all_labels = labels + future_labels(last_time, frame.freq or loaded.meta["freq"], n_rows,
-                                        horizon)
-    first = 0 if rolling else n_rows - lookback
-    starts = torch.arange(first, n_rows - lookback + 1)
-    scaled, attention, alternatives, token_maps, variables = _run_model(
-        loaded, frame, starts, batch_size, with_attention)
+    last_time = str(frame.times[-1]) if frame.times is not None else None  # ISO 8601
+    all_labels = labels + future_labels(last_time, frame.freq or loaded.card.freq, n_rows,
+                                        horizon, frame.time_format)
+    # horizon 0: input windows only, their targets lie beyond the history
+    inputs = model_windows(loaded, scaled_series(loaded, frame.values),
+                           lookback if rolling else n_rows, n_rows, horizon=0)
+    out = run_model(loaded, inputs, batch_size, with_attention)
     n_targets = frame.n_targets
-    values = loaded.scaler.inverse(scaled, slice(0, n_targets))
-    ends = (starts + lookback).tolist()
+    values = loaded.scaler.inverse(out.prediction, slice(0, n_targets))
+    quantiles = None
+    if loaded.calibration is not None:
+        z = loaded.calibration.quantiles(out.prediction, out.scale)  # (O, H, T, Q)
+        quantiles = np.moveaxis(
+            loaded.scaler.inverse(np.moveaxis(z, -1, 0), slice(0, n_targets)), 0, -1)
+    ends = (inputs.starts.cpu() + lookback).tolist()
     return ForecastResult(
         targets=list(frame.columns[:n_targets]),
         origins=[labels[e - 1] for e in ends],
         input_times=[labels[e - lookback : e] for e in ends] if with_attention else [],
         forecast_times=[all_labels[e : e + horizon] for e in ends],
-        values=values, attention=attention, alternatives=alternatives,
-        last_token_maps=token_maps, variables=variables,
+        values=values, attention=out.attention, alternatives=out.alternatives,
+        last_token_maps=out.last_token_maps, variables=out.variables,
+        levels=loaded.calibration.levels if loaded.calibration is not None else (),
+        quantiles=quantiles,
     )
 
 
-def _run_model(loaded: LoadedModel, frame: Frame, starts: torch.Tensor, batch_size: int,
-               with_attention: bool) -> tuple[np.ndarray, np.ndarray | None, dict,
-                                              np.ndarray | None, np.ndarray | None]:
-    """Batched inference over the given window starts; attention maps kept on request.
+def attention_summary(loaded: LoadedModel, result: ForecastResult, top_k: int,
+                      frame: Frame | None = None) -> dict:
+    """The attention summary of `result` (the `tsattn.attention/1` document).
 
-    Raw token maps are kept for the last origin only: for a rolling forecast they would be
-    layers x heads x N x N floats per origin, and only the last one is ever drawn.
+    Full weight rows only for a single origin (they are L x H each). With `frame`, the
+    last origin's input values are named beside each attended time (for `explain`).
     """
-    scaled = loaded.scaler.transform(frame.values).astype(np.float32)
-    series = torch.from_numpy(scaled).to(loaded.device)
-    windows = Windows(series, starts, loaded.lookback, 0, frame.n_targets)
-    preds, maps, alts, token_maps, variables = [], [], {}, None, []
-    with torch.inference_mode():
-        for x, _ in windows.batches(batch_size):
-            with autocast_for(loaded.device):
-                out = loaded.model(x, return_attention=with_attention)
-            preds.append(out.prediction.float().cpu())
-            if with_attention:
-                maps.append(out.attention.float().cpu())
-                for name, value in out.alternatives.items():
-                    alts.setdefault(name, []).append(value.float().cpu())
-                if out.variables is not None:
-                    variables.append(out.variables.float().cpu())
-                if out.token_maps is not None:
-                    token_maps = out.token_maps[-1].float().cpu().numpy()
-    attention = torch.cat(maps).numpy() if maps else None
-    alternatives = {name: torch.cat(parts).numpy() for name, parts in alts.items()}
-    variable_maps = torch.cat(variables).numpy() if variables else None
-    return torch.cat(preds).numpy(), attention, alternatives, token_maps, variable_maps
+    values = columns = None
+    if frame is not None:
+        n_read = loaded.model.n_read  # a channel-independent model does not read covariates
+        values = frame.values[None, -loaded.lookback:, :n_read]
+        columns = list(frame.columns[:n_read])
+    return summarize_attention(
+        result.attention, result.input_times, result.forecast_times, top_k=top_k,
+        model=loaded.run.model.kind, reduction=loaded.model.reduction,
+        alternatives=result.alternatives or None, token_spans=loaded.model.token_spans,
+        values=values, columns=columns,
+        include_weights=len(result.origins) == 1 and frame is None,
+        variables=result.variables, variable_names=list(loaded.card.columns),
+    )

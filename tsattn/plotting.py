@@ -99,11 +99,14 @@ def _format_time_axis(ax: Any, is_date: bool) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
 
 
-def _save(fig: Any, path: Path) -> None:
-    """Render to memory first, then replace `path` in one step."""
+def _save(fig: Any, path: Path | None) -> bytes | None:
+    """Render to memory first, then replace `path` in one step; no path: return the PNG."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
+    if path is None:
+        return buffer.getvalue()
     atomic_write_bytes(Path(path), buffer.getvalue())
+    return None
 
 
 def _new_figure(width: float, height: float) -> Any:
@@ -138,7 +141,7 @@ def _check_forecast_shapes(targets: list[str], history: np.ndarray, forecast: np
 
 
 def plot_forecast(
-    path: Path,
+    path: Path | None,
     *,
     targets: list[str],
     history_times: list[str],
@@ -150,8 +153,9 @@ def plot_forecast(
     band: tuple[np.ndarray, np.ndarray] | None = None,
     band_label: str = "prediction interval",
     attention_note: str = "",
-) -> None:
-    """History and forecast of each target above the (H, L) attention map, as one PNG.
+) -> bytes | None:
+    """History and forecast of each target above the (H, L) attention map, as one PNG
+    (written to `path`, or returned as bytes when `path` is None).
 
     All panels share one time axis, so a bright heatmap cell sits right under the input
     time it points at. history is (L, T) and forecast (H, T) in the user's units;
@@ -189,7 +193,7 @@ def plot_forecast(
     # one legend for all panels, just above the first, where it hides no data
     panels[0].legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=4, fontsize="small",
                      frameon=False, borderaxespad=0.2)
-    _save(fig, path)
+    return _save(fig, path)
 
 
 def _draw_target(ax: Any, axis: _Axis, name: str, history: np.ndarray, forecast: np.ndarray,
@@ -273,8 +277,8 @@ def _short_times(times: list[str]) -> list[str]:
 
 
 def plot_attention_layers(
-    path: Path, *, token_maps: np.ndarray, token_labels: list[str], title: str = ""
-) -> None:
+    path: Path | None, *, token_maps: np.ndarray, token_labels: list[str], title: str = ""
+) -> bytes | None:
     """Every layer's and head's token-to-token map (layers x heads grid), as one PNG.
 
     token_maps is (layers, heads, N, N): row n is how query token n spread its attention
@@ -303,7 +307,7 @@ def plot_attention_layers(
     fig.colorbar(image, ax=axes, label="attention weight", shrink=0.9)
     if title:
         fig.suptitle(title)
-    _save(fig, path)
+    return _save(fig, path)
 
 
 def _layers_size(n_layers: int, n_heads: int) -> tuple[float, float]:

@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from tsattn.config import TrainConfig
-from tsattn.errors import TrainingError, UsageError
+from tsattn.device import autocast_for
+from tsattn.errors import TrainingError
 from tsattn.models.linear import MARGIN
 from tsattn.windows import Windows
 
@@ -120,23 +121,6 @@ class OneProcess:
         return float(total) / max(1, count)
 
 
-def resolve_device(spec: str) -> torch.device:
-    """'auto' picks CUDA when present, else the CPU; an explicit device must exist."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError as exc:
-        raise UsageError(f"unknown --device {spec!r}; use auto, cpu, cuda, cuda:N or mps") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {spec} needs a CUDA GPU but none is here; use --device cpu")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise UsageError("--device mps needs Apple's GPU but it is not available; use --device cpu")
-    if device.type == "cuda":
-        torch.set_float32_matmul_precision("high")  # TF32 for the float32 parts outside autocast
-    return device
-
-
 def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW; the fused kernel on CUDA saves one launch per parameter per step."""
     return torch.optim.AdamW(
@@ -207,13 +191,6 @@ def epoch_sums(
             total = total.to(x.device) + loss.detach().double() * y.shape[0]  # no sync
             count += y.shape[0]
     return total, count
-
-
-def autocast_for(device: torch.device) -> Any:
-    """bf16 autocast on CUDA (Ampere and Hopper run bf16 matmuls at full rate), else none."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
 
 
 def train(

@@ -44,6 +44,13 @@ class Windows:
         else:
             self._view = series.new_empty((0, size, series.shape[1]))
 
+    @classmethod
+    def between(cls, series: Tensor, first_target: int, end: int, lookback: int, horizon: int,
+                n_targets: int) -> Windows:
+        """Every stride-1 window of `series` whose targets lie in rows [first_target, end)."""
+        return cls(series, window_starts(first_target, end, lookback, horizon), lookback,
+                   horizon, n_targets)
+
     def __len__(self) -> int:
         return int(self.starts.numel())
 
@@ -63,6 +70,10 @@ class Windows:
             order = torch.randperm(n, generator=generator).to(self.series.device)
         for begin in range(0, n, batch_size):
             yield self.batch(order[begin : begin + batch_size])
+
+    def everything(self) -> tuple[Tensor, Tensor]:
+        """All windows as one batch: inputs (W, L, C) and targets (W, H, T)."""
+        return self.batch(torch.arange(len(self), device=self.series.device))
 
     def folds(self, n: int) -> list[Windows]:
         """The windows in at most n contiguous runs of start rows, in time order."""

@@ -11,9 +11,10 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError
 
 from tsattn.cli import options as opt
 from tsattn.cli.ranks import in_torchrun, is_main_rank, rank_prefix
@@ -22,36 +23,55 @@ from tsattn.cli.streams import check_output, open_source, write_output
 from tsattn.config import (
     RunConfig,
     from_dict,
-    load_toml,
+    load_config_file,
     option_sections,
-    validate_data,
-    validate_model,
-    validate_train,
+    parse_quantiles,
 )
 from tsattn.errors import Interrupted, TsattnError, UsageError
 from tsattn.threads import use_threads
 
+if TYPE_CHECKING:
+    from tsattn.card import Calibration
+
 app = typer.Typer(
     help="Attention forecasters for multivariate time series: train, predict, evaluate, explain.",
-    add_completion=False,
+    epilog="Example: tsattn train data.csv -t OT -o m.tsattn && tsattn predict m.tsattn data.csv",
+    context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 
 FLAG_TO_FIELD = {"model": "kind", "target": "targets"}
+# `train` parameters that are not part of the stored run configuration
+NOT_CONFIG = frozenset({"ctx", "data", "config", "output", "resume", "quiet", "threads"})
 _debug = {"on": bool(os.environ.get("TSATTN_DEBUG"))}
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from tsattn import __version__
+
+        write_output(None, f"tsattn {__version__}\n")
+        raise typer.Exit()
+
+
 @app.callback()
-def _global(debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors.")
-            ) -> None:
+def _global(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
     if debug:
         _debug["on"] = True
 
 
-def build_run(ctx: typer.Context, config_file: Path | None) -> RunConfig:
-    """Command-line values win over the --config file, which wins over the defaults."""
-    file_values = load_toml(config_file) if config_file else {}
+def build_run(ctx: typer.Context, config_file: Path | None) -> tuple[RunConfig, frozenset[str]]:
+    """Command-line values win over the --config file, which wins over the defaults.
+
+    Also returns the config fields the user gave explicitly (flag or file), which
+    `--resume` compares with the stored run.
+    """
+    file_values = load_config_file(config_file) if config_file else {}
     sections = option_sections()
     unknown = sorted(set(file_values) - set(sections) - set(FLAG_TO_FIELD))
     if unknown:
@@ -59,16 +79,21 @@ def build_run(ctx: typer.Context, config_file: Path | None) -> RunConfig:
                          "use the flag names of 'tsattn train --help'")
     file_values = {FLAG_TO_FIELD.get(k, k): v for k, v in file_values.items()}
     raw: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}}
+    explicit = set(file_values)
     for name, value in ctx.params.items():
-        field = FLAG_TO_FIELD.get(name, name)
-        if field not in sections:
+        if name in NOT_CONFIG:
             continue
+        field = FLAG_TO_FIELD.get(name, name)
         source = ctx.get_parameter_source(name)
-        if source is not None and source.name.startswith("DEFAULT") and field in file_values:
+        defaulted = source is not None and source.name.startswith("DEFAULT")
+        if defaulted and field in file_values:
             value = file_values[field]
-        raw[sections[field]][field] = value
+        elif not defaulted:
+            explicit.add(field)
+        raw[sections[field]][field] = value  # KeyError: a train option without a field
     raw["data"]["targets"] = _split_names(raw["data"]["targets"])
-    return from_dict(raw)
+    raw["train"]["quantiles"] = parse_quantiles(raw["train"]["quantiles"])
+    return from_dict(raw), frozenset(explicit)
 
 
 def _split_names(values: Any) -> tuple[str, ...]:
@@ -83,7 +108,8 @@ def default_model_path(data: str) -> str:
     return "model.tsattn" if data == "-" else str(Path(Path(data).name).with_suffix(".tsattn"))
 
 
-@app.command()
+@app.command(epilog="Example: tsattn train sample_data/ETTh1.csv -t OT --lookback 336 "
+                     "--horizon 96 -o etth1.tsattn")
 def train(
     ctx: typer.Context,
     data: opt.DataArg,
@@ -118,6 +144,7 @@ def train(
     seed: opt.Seed = opt.DEFAULT_TRAIN.seed,
     device: opt.Device = opt.DEFAULT_TRAIN.device,
     compile: opt.Compile = opt.DEFAULT_TRAIN.compile,
+    quantiles: opt.Quantiles = opt.DEFAULT_QUANTILES,
     threads: opt.Threads = None,
     config: opt.ConfigFile = None,
     output: opt.Output = None,
@@ -125,12 +152,14 @@ def train(
     quiet: opt.Quiet = False,
 ) -> None:
     """Train a forecaster on a CSV and save it as one model file."""
+    from tsattn.plan import check_options, resumed_run
+
     use_threads(threads)
-    run = build_run(ctx, config)
-    validate_data(run.data)
-    validate_train(run.train)
-    validate_model(run.model)
+    run, explicit = build_run(ctx, config)
     model_path = Path(output or default_model_path(data))
+    if resume:
+        run = resumed_run(run, explicit, model_path)
+    check_options(run)
     check_output(str(model_path))
     if data == "-" and in_torchrun():
         raise UsageError("under torchrun every process reads the data itself; give a file "
@@ -140,7 +169,8 @@ def train(
     run_training(open_source(data), run, model_path, resume, quiet)
 
 
-@app.command()
+@app.command(epilog="Example: tail -n 400 data.csv | tsattn predict m.tsattn - "
+                     "--attention att.json > forecast.csv")
 def predict(
     model_file: opt.ModelArg,
     data: opt.DataArg,
@@ -162,9 +192,10 @@ def predict(
     use_threads(threads)
     if format not in ("csv", "json"):
         raise UsageError(f"unknown --format {format!r}; use csv or json")
-    if attention == "-" and output in (None, "-"):
-        raise UsageError("--attention - and the forecast would both go to stdout; "
-                         "give -o FILE or an --attention file")
+    for flag, value in (("--attention", attention), ("--plot", plot)):
+        if value is not None and str(value) == "-" and output in (None, "-"):
+            raise UsageError(f"{flag} - and the forecast would both go to stdout; "
+                             f"give -o FILE or a {flag} file")
     for path in (output, attention, plot):
         check_output(None if path is None else str(path))
     _check_model_file(model_file)
@@ -175,7 +206,7 @@ def predict(
                 fill=fill, device=device, quiet=quiet, ids=series_id)
 
 
-@app.command()
+@app.command(epilog="Example: tsattn explain m.tsattn data.csv --step 1 --plot layers.png")
 def explain(
     model_file: opt.ModelArg,
     data: opt.DataArg,
@@ -214,7 +245,7 @@ def explain(
                 json_out=json_out, fill=fill, device=device, quiet=False)
 
 
-@app.command()
+@app.command(epilog="Example: tsattn evaluate m.tsattn data.csv --from 2018-01-01 --json")
 def evaluate(
     model_file: opt.ModelArg,
     data: opt.DataArg,
@@ -240,44 +271,49 @@ def evaluate(
 
 def _check_model_file(model_file: Path) -> None:
     """Refuse a missing, damaged or foreign model file from its header, before torch loads."""
-    from tsattn.checkpoint import check_model_meta, read_metadata
+    from tsattn.checkpoint import read_card
 
-    check_model_meta(read_metadata(model_file), model_file)
+    read_card(model_file)
 
 
-@app.command()
+@app.command(epilog="Example: tsattn info m.tsattn --json > run.json; "
+                     "tsattn train data.csv --config run.json")
 def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
     """Show what a model file holds, without loading torch."""
-    import json
+    from tsattn.checkpoint import read_card
 
-    from tsattn.checkpoint import check_model_meta, read_metadata
-
-    meta = read_metadata(model_file)
-    run = check_model_meta(meta, model_file)
+    card = read_card(model_file)
     if json_out:
-        write_output(None, json.dumps(meta, indent=2) + "\n")
+        write_output(None, card.to_json() + "\n")
         return
-    metrics = meta.get("metrics", {})
-    best = metrics.get("best_val_mse")
-    best = f"{best:.4f}" if isinstance(best, (int, float)) else "-"
+    model = card.config.model
     rows = [
-        ("model", run.model.kind),
-        ("targets", ", ".join(meta["targets"])),
-        ("covariates", ", ".join(meta["covariates"]) or "-"),
-        ("time", f"{meta['time_col'] or 'row steps'}, freq {meta['freq'] or '-'}, "
-                 f"last {meta['last_time'] or '-'}"),
-        ("lookback / horizon", f"{run.model.lookback} / {run.model.horizon}"),
-        ("validation MSE", f"{best} after "
-                           f"{metrics.get('epochs_run', '?')} epochs"),
+        ("model", model.kind),
+        ("targets", ", ".join(card.targets)),
+        ("covariates", ", ".join(card.covariates) or "-"),
+        ("time", f"{card.time_col or 'row steps'}, freq {card.freq or '-'}, "
+                 f"last {card.last_time or '-'}"),
+        ("lookback / horizon", f"{model.lookback} / {model.horizon}"),
+        ("validation MSE", f"{card.metrics.best_val_mse:.4f} after "
+                           f"{card.metrics.epochs_run} epochs"),
         ("free baselines", ", ".join(f"{k} {v:.4f}" for k, v in
-                                     metrics.get("baselines_val_mse", {}).items()) or "-"),
-        ("attention path", "-" if metrics.get("attention_share") is None
-         else f"{metrics['attention_share']:.0%} of the forecast's movement"),
-        ("tsattn version", str(meta.get("tsattn_version"))),
+                                     card.baselines_val_mse().items()) or "-"),
+        ("attention path", "-" if card.metrics.attention_share is None
+         else f"{card.metrics.attention_share:.1%} of the forecast's movement"),
+        ("tsattn version", card.tsattn_version),
+        ("quantiles", _calibration_note(card.calibration)),
     ]
-    rows += [(f"model.{k}", str(v)) for k, v in dataclasses.asdict(run.model).items()
+    rows += [(f"model.{k}", str(v)) for k, v in dataclasses.asdict(model).items()
              if k not in ("kind", "lookback", "horizon")]
     key_value_table(str(model_file), rows)
+
+
+def _calibration_note(calibration: Calibration | None) -> str:
+    """The stored quantile levels in a line, from the header alone (no numpy, no torch)."""
+    if calibration is None:
+        return "none (saved before training ended)"
+    levels = ", ".join(f"{q:g}" for q in calibration.levels)
+    return f"{levels} ({calibration.method}, {calibration.n_windows} validation windows)"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -287,6 +323,8 @@ def main(argv: list[str] | None = None) -> None:
         code = command.main(argv, prog_name="tsattn", standalone_mode=False)
     except TsattnError as exc:
         code = _fail(str(exc), exc.exit_code)
+    except NoArgsIsHelpError:  # bare `tsattn`: the help is already printed
+        code = 2
     except typer.exceptions.TyperException as exc:  # click's usage errors
         code = _fail(_usage_message(exc), getattr(exc, "exit_code", 2))
     except (KeyboardInterrupt, typer.Abort):

@@ -9,8 +9,7 @@ from typing import TextIO
 from tsattn.cli.attention_tables import faithfulness_tables
 from tsattn.cli.predict_view import load_history
 from tsattn.cli.streams import write_output
-from tsattn.data import resolve_row
-from tsattn.errors import UsageError
+from tsattn.evaluation import scored_rows
 from tsattn.faithfulness import FaithfulnessOptions, faithfulness_on_rows, report_json
 
 
@@ -18,14 +17,9 @@ def run_faithfulness(model_file: Path, source: Path | TextIO, *, start: str | No
                      end: str | None, windows: int, seed: int, json_out: bool, fill: str,
                      device: str) -> None:
     """Rank the inputs of evaluation windows three ways and compare the ERASER curves."""
-    loaded, frame = load_history(model_file, source, fill, device, quiet=False)
-    n_rows = len(frame.values)
-    first = resolve_row(frame, start, "--from") if start else loaded.meta["split"]["val_end"]
-    stop = resolve_row(frame, end, "--to") if end else n_rows
-    if not start and first + loaded.horizon > n_rows:
-        raise UsageError(f"the check runs by default on the rows after the model's validation "
-                         f"part, from row {first}, but the data has {n_rows} rows; choose the "
-                         "first row with --from (a row or a timestamp)")
+    model, frame = load_history(model_file, source, fill, device, quiet=False)
+    loaded = model.loaded
+    first, stop = scored_rows(loaded, frame, start, end)
     report = faithfulness_on_rows(loaded, frame, first, stop, windows,
                                   FaithfulnessOptions(seed=seed))
     if json_out:

@@ -1,52 +1,42 @@
-"""`tsattn predict` and `tsattn evaluate` after option parsing: load, run, render."""
+"""`tsattn predict`, `explain` and `evaluate` after option parsing: call the API, render."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from pathlib import Path
 from typing import TextIO
 
-import numpy as np
-
+from tsattn.api import Model, load
 from tsattn.cli.attention_tables import attention_table
-from tsattn.cli.render import console, scores_table, warn
-from tsattn.cli.streams import write_output
-from tsattn.data import Frame, read_frame, resolve_row
+from tsattn.cli.render import console, interval_table, scores_table, warn
+from tsattn.cli.streams import plot_target, write_output, write_png
+from tsattn.data import Frame
 from tsattn.errors import UsageError
-from tsattn.explain import (
-    describe_concentration,
-    explain_rows,
-    map_concentration,
-    summarize_attention,
-)
-from tsattn.forecasting import (
-    ForecastResult,
-    LoadedModel,
-    history_columns,
-    load_forecaster,
-    predict,
-)
+from tsattn.explain import describe_concentration, explain_rows, map_concentration
+from tsattn.forecasting import ForecastResult, attention_summary
+from tsattn.intervals import interval_pairs
+from tsattn.output import forecast_csv, forecast_json, scores_json
 
 
 def load_history(model_file: Path, source: Path | TextIO, fill: str, device: str,
-                 quiet: bool) -> tuple[LoadedModel, Frame]:
+                 quiet: bool) -> tuple[Model, Frame]:
     """The model, and the history restricted to the columns it was trained on."""
-    return _one_series(load_forecaster(model_file, device), source, fill, quiet)
+    model = load(model_file, device)
+    return model, _read(model, source, fill, quiet)
 
 
-def _one_series(loaded: LoadedModel, source: Path | TextIO, fill: str,
-                quiet: bool) -> tuple[LoadedModel, Frame]:
-    if loaded.run.data.id_col:
-        raise UsageError(f"this model forecasts many series (--id-col "
-                         f"{loaded.run.data.id_col!r}); use predict or evaluate, with --id "
-                         "to choose series")
-    frame = read_frame(source, fill=fill, **history_columns(loaded))
+def _read(model: Model, source: Path | TextIO, fill: str, quiet: bool) -> Frame:
+    frame = model.read(source, fill)
     if not quiet:
         warn(frame.warnings)
-    return loaded, frame
+    return frame
+
+
+def _no_ids(ids: list[str] | None) -> None:
+    if ids:
+        raise UsageError("--id chooses series of a model trained with --id-col; this model "
+                         "has one series, so leave --id out")
 
 
 def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, fmt: str,
@@ -54,30 +44,30 @@ def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, 
                 plot: Path | None, fill: str, device: str, quiet: bool,
                 ids: list[str] | None = None) -> None:
     _check_plotting(plot)
-    loaded = load_forecaster(model_file, device)
-    if loaded.run.data.id_col and not (explain or plot):
-        from tsattn.cli.panel_view import run_predict_panel
+    model = load(model_file, device)
+    if model.card.id_col is not None and not (explain or plot):
+        from tsattn.cli.panel_view import run_predict_series
 
-        run_predict_panel(loaded, source, ids=ids or [], output=output, fmt=fmt,
-                          rolling=rolling, attention_path=attention_path, top_k=top_k,
-                          fill=fill, quiet=quiet)
+        run_predict_series(model, source, ids=ids or [], output=output, fmt=fmt,
+                           rolling=rolling, attention_path=attention_path, top_k=top_k,
+                           fill=fill, quiet=quiet)
         return
     _no_ids(ids)
-    loaded, frame = _one_series(loaded, source, fill, quiet)
+    frame = _read(model, source, fill, quiet)
     show_table = explain or (sys.stderr.isatty() and not quiet)
     need_attention = bool(attention_path) or show_table or fmt == "json" or plot is not None
-    result = predict(loaded, frame, rolling=rolling, with_attention=need_attention)
-    summary = attention_summary(loaded, result, top_k) if need_attention else None
-    time_header = loaded.meta["time_col"] or "step"
+    result = model.forecast(frame, rolling=rolling, with_attention=need_attention)
+    summary = attention_summary(model.loaded, result, top_k) if need_attention else None
+    time_col = model.card.time_col
     if fmt == "json":
-        text = forecast_json(result, time_header, summary)
+        text = forecast_json(result, time_col, summary)
     else:
-        text = forecast_csv(result, time_header, rolling)
+        text = forecast_csv(result, time_col, rolling)
     write_output(output, text)
     if attention_path:
         write_output(attention_path, json.dumps(summary) + "\n")
     if plot is not None:
-        plot_last_forecast(plot, loaded, frame, result)
+        plot_last_forecast(plot, model, frame, result)
     if show_table and summary is not None:
         targets = ", ".join(result.targets)
         attention_table(explain_rows(summary, origin=len(result.origins) - 1), targets)
@@ -91,22 +81,29 @@ def _check_plotting(plot: Path | None) -> None:
         require_matplotlib()
 
 
-def plot_last_forecast(path: Path, loaded: LoadedModel, frame: Frame,
-                       result: ForecastResult) -> None:
+def plot_last_forecast(path: Path, model: Model, frame: Frame, result: ForecastResult) -> None:
     """History, forecast and attention map of the last origin, in the data's units."""
     from tsattn.plotting import plot_forecast
 
     n_targets = len(result.targets)
-    plot_forecast(
-        path, targets=result.targets, history_times=result.input_times[-1],
-        history=frame.values[-loaded.lookback :, :n_targets],
+    band, label = None, "prediction interval"
+    pairs = interval_pairs(result.levels)
+    if result.quantiles is not None and pairs:
+        lower, upper = pairs[0]  # the widest interval the model was calibrated for
+        band = (result.quantiles[-1, ..., 0], result.quantiles[-1, ..., -1])
+        label = f"{(upper - lower) * 100:.0f}% interval (q{lower:g}..q{upper:g})"
+    png = plot_forecast(
+        plot_target(path), targets=result.targets, history_times=result.input_times[-1],
+        history=frame.values[-model.loaded.lookback :, :n_targets],
         forecast_times=result.forecast_times[-1], forecast=result.values[-1],
         attention=result.attention[-1],
-        title=f"{loaded.run.model.kind} forecast from {result.origins[-1]} "
-              f"(attention: {loaded.model.reduction})",
+        title=f"{model.card.config.model.kind} forecast from {result.origins[-1]} "
+              f"(attention: {model.loaded.model.reduction})",
+        band=band, band_label=label,
         attention_note="averaged over the steps: " + describe_concentration(
-            map_concentration(result.attention[-1], loaded.model.token_spans)),
+            map_concentration(result.attention[-1], model.loaded.model.token_spans)),
     )
+    write_png(path, png)
 
 
 def run_explain(model_file: Path, source: Path | TextIO, *, steps: list[int] | None,
@@ -115,122 +112,51 @@ def run_explain(model_file: Path, source: Path | TextIO, *, steps: list[int] | N
     """The most attended inputs of the last forecast, with their values, as a table
     (and as the attention summary on stdout with --json)."""
     _check_plotting(plot)
-    loaded, frame = load_history(model_file, source, fill, device, quiet)
-    result = predict(loaded, frame)
-    lookback = loaded.lookback
-    n_read = loaded.model.n_read
-    summary = summarize_attention(
-        result.attention, result.input_times, result.forecast_times, top_k=top_k,
-        model=loaded.run.model.kind, reduction=loaded.model.reduction,
-        alternatives=result.alternatives or None, token_spans=loaded.model.token_spans,
-        values=frame.values[None, -lookback:, :n_read], columns=list(frame.columns[:n_read]),
-        include_weights=False, variables=result.variables, variable_names=list(frame.columns),
-    )
+    model, frame = load_history(model_file, source, fill, device, quiet)
+    result = model.forecast(frame)
+    summary = attention_summary(model.loaded, result, top_k, frame=frame)
     try:
         rows = explain_rows(summary, origin=0, steps=steps)
     except ValueError as exc:
-        raise UsageError(f"--step must be between 1 and {loaded.horizon} ({exc})") from exc
+        raise UsageError(f"--step must be between 1 and {model.loaded.horizon} ({exc})") from exc
     if json_out:
         write_output(None, json.dumps(summary) + "\n")
-    attention_table(rows, f"{loaded.model.reduction}, values of the inputs shown")
+    attention_table(rows, f"{model.loaded.model.reduction}, values of the inputs shown")
     if plot is not None:
-        _plot_explain(plot, loaded, frame, result)
+        _plot_explain(plot, model, frame, result)
 
 
-def _plot_explain(path: Path, loaded: LoadedModel, frame: Frame, result: ForecastResult) -> None:
+def _plot_explain(path: Path, model: Model, frame: Frame, result: ForecastResult) -> None:
     """Per layer and head token maps for the transformer; the step map for the LSTM."""
     from tsattn.plotting import plot_attention_layers, token_labels
 
     if result.last_token_maps is None:
-        plot_last_forecast(path, loaded, frame, result)
+        plot_last_forecast(path, model, frame, result)
         return
-    labels = token_labels(loaded.model.token_spans, result.input_times[-1])
-    plot_attention_layers(path, token_maps=result.last_token_maps, token_labels=labels,
-                          title=f"attention per layer and head, forecast from "
-                                f"{result.origins[-1]}")
-
-
-def attention_summary(loaded: LoadedModel, result: ForecastResult, top_k: int) -> dict:
-    """The attention summary; full weight rows only for a single origin (they are L×H each)."""
-    return summarize_attention(
-        result.attention, result.input_times, result.forecast_times, top_k=top_k,
-        model=loaded.run.model.kind, reduction=loaded.model.reduction,
-        alternatives=result.alternatives or None, token_spans=loaded.model.token_spans,
-        include_weights=len(result.origins) == 1, variables=result.variables,
-        variable_names=[*loaded.meta["targets"], *loaded.meta["covariates"]],
-    )
-
-
-def forecast_csv(result: ForecastResult, time_header: str, rolling: bool) -> str:
-    """Wide CSV (time, targets...) for one origin; long (origin, time, step, ...) if rolling.
-
-    Values are formatted one row at a time (7 significant digits, float32's precision):
-    a rolling forecast over a year of hourly data is hundreds of thousands of rows.
-    """
-    header = io.StringIO()
-    lead = ["origin", time_header, "step"] if rolling else [time_header]
-    csv.writer(header, lineterminator="\n").writerow(lead + result.targets)
-    n_origins, horizon, n_targets = result.values.shape
-    row_format = ",".join(["%.7g"] * n_targets)
-    values = [row_format % tuple(row) for row in
-              result.values.reshape(n_origins * horizon, n_targets).tolist()]
-    lines = []
-    for o, origin in enumerate(result.origins):
-        for h, when in enumerate(result.forecast_times[o]):
-            prefix = f"{origin},{when},{h + 1}," if rolling else f"{when},"
-            lines.append(prefix + values[o * horizon + h])
-    return header.getvalue() + "\n".join(lines) + "\n"
-
-
-def forecast_json(result: ForecastResult, time_header: str, summary: dict | None) -> str:
-    forecasts = [
-        {"origin": origin, time_header: result.forecast_times[o],
-         "values": {name: [float(v) for v in result.values[o, :, t]]
-                    for t, name in enumerate(result.targets)}}
-        for o, origin in enumerate(result.origins)
-    ]
-    document = {"targets": result.targets, "time_col": time_header, "forecasts": forecasts}
-    if summary is not None:
-        document["attention"] = summary
-    return json.dumps(document) + "\n"
+    labels = token_labels(model.loaded.model.token_spans, result.input_times[-1])
+    png = plot_attention_layers(plot_target(path), token_maps=result.last_token_maps,
+                                token_labels=labels, title=f"attention per layer and head, "
+                                f"forecast from {result.origins[-1]}")
+    write_png(path, png)
 
 
 def run_evaluate(model_file: Path, source: Path | TextIO, *, start: str | None,
                  end: str | None, season: int | None, json_out: bool, fill: str, device: str,
                  quiet: bool, ids: list[str] | None = None) -> None:
-    from tsattn.evaluation import evaluate
+    model = load(model_file, device)
+    if model.card.id_col is not None:
+        from tsattn.cli.panel_view import run_evaluate_series
 
-    loaded = load_forecaster(model_file, device)
-    if loaded.run.data.id_col:
-        from tsattn.cli.panel_view import run_evaluate_panel
-
-        run_evaluate_panel(loaded, source, ids=ids or [], start=start, end=end, season=season,
-                           json_out=json_out, fill=fill, quiet=quiet)
+        run_evaluate_series(model, source, ids=ids or [], start=start, end=end, season=season,
+                            json_out=json_out, fill=fill, quiet=quiet)
         return
     _no_ids(ids)
-    loaded, frame = _one_series(loaded, source, fill, quiet)
-    first = resolve_row(frame, start, "--from") if start else loaded.meta["split"]["val_end"]
-    stop = resolve_row(frame, end, "--to") if end else len(frame.values)
-    if not start and first + loaded.horizon > len(frame.values):
-        raise UsageError(f"evaluation starts by default where the model's validation part "
-                         f"ended, at row {first}, but the data has {len(frame.values)} rows; "
-                         "choose the first evaluated row with --from (a row or a timestamp)")
-    result = evaluate(loaded, frame, first, stop, season)
+    frame = _read(model, source, fill, quiet)
+    result = model.score(frame, start, end, season)
     if json_out:
-        write_output(None, json.dumps(result, default=_plain) + "\n")
+        write_output(None, scores_json(result))
     if not quiet:
         scores_table(result)
+        interval_table(result)
         if "seasonal_naive" not in result["scores"]:
             console.print("seasonal naive skipped: frequency has no known season; use --season")
-
-
-def _no_ids(ids: list[str] | None) -> None:
-    if ids:
-        raise UsageError("--id chooses series of a model trained with --id-col; this model "
-                         "has one series, so leave --id out")
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(type(value).__name__)

@@ -98,3 +98,25 @@ def scores_table(result: dict) -> None:
         ratio = "" if name == "model" else f"{model_mse / s['mse']:.3f}"
         table.add_row(name, f"{s['mse']:.4f}", f"{s['mae']:.4f}", ratio)
     console.print(table)
+
+
+def interval_table(result: dict) -> None:
+    """Coverage and width of each interval, pinball loss and CRPS, per forecaster."""
+    intervals = result["intervals"]
+    table = Table(title=f"quantiles {', '.join(f'{q:g}' for q in intervals['levels'])}, "
+                  f"each calibrated on {intervals['calibration_windows']} validation windows",
+                  title_justify="left")
+    scores = intervals["scores"]
+    pairs = [(i["lower"], i["upper"]) for i in next(iter(scores.values()))["intervals"]]
+    table.add_column("forecaster")
+    for lower, upper in pairs:
+        nominal = f"{(upper - lower) * 100:.0f}%"
+        table.add_column(f"{nominal} covers", justify="right")
+        table.add_column(f"{nominal} width", justify="right")
+    for column in ("pinball", "CRPS"):
+        table.add_column(column, justify="right")
+    for name, s in scores.items():
+        cells = [cell for i in s["intervals"]
+                 for cell in (f"{i['coverage'] * 100:.1f}%", f"{i['width']:.3f}")]
+        table.add_row(name, *cells, f"{s['pinball']:.4f}", f"{s['crps']:.4f}")
+    console.print(table)

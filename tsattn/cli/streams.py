@@ -25,6 +25,18 @@ def write_output(dest: str | None, text: str) -> None:
     atomic_write_text(Path(dest), text)
 
 
+def write_png(dest: Path, png: bytes | None) -> None:
+    """A picture rendered to memory goes to stdout for `-` (a file was written directly)."""
+    if str(dest) == "-" and png is not None:
+        sys.stdout.buffer.write(png)
+        sys.stdout.flush()
+
+
+def plot_target(dest: Path) -> Path | None:
+    """Where a plotting call writes: None (return the bytes) when the picture goes to stdout."""
+    return None if str(dest) == "-" else dest
+
+
 def check_output(dest: str | None) -> None:
     """Fail before any work when an output file could not be written."""
     if dest not in (None, "-"):

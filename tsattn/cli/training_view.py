@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tsattn.checkpoint import read_metadata, resume_path
+from tsattn.card import ModelCard
+from tsattn.checkpoint import read_card, resume_path
 from tsattn.cli.ranks import in_torchrun, is_main_rank
 from tsattn.cli.render import ProgressObserver, console, key_value_table, one_line, warn
-from tsattn.config import RunConfig, validate_model
+from tsattn.config import RunConfig
 from tsattn.data import Frame, Panel, read_frame, read_panel
 from tsattn.errors import Interrupted, TrainingError, TsattnError
+from tsattn.plan import resolve
+from tsattn.series import split_series
 
 if TYPE_CHECKING:
     from tsattn.baselines import Comparison
@@ -22,24 +24,18 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
                  quiet: bool) -> None:
     quiet = quiet or not is_main_rank()
     data, frame = _read(source, run, quiet)
-    validate_model(dataclasses.replace(run.model, n_channels=len(frame.columns),
-                                       n_targets=frame.n_targets))
+    run = resolve(run, frame)
     # torch: imported only once the data is known to be good
     from tsattn.baselines import Comparison
     from tsattn.distributed import detect
     from tsattn.fitting import fit
     from tsattn.training import SilentObserver
 
-    if isinstance(data, Panel) and not quiet:
-        from tsattn.series import split_series
-
-        warn(split_series(data, run)[1])
-
     observer = SilentObserver() if quiet else ProgressObserver(run.train.epochs)
     before = _identity(model_path)
     try:
         with contextlib.nullcontext() if quiet else observer:
-            state, meta = fit(data, run, observer, model_path, resume, detect())
+            state, card = fit(data, run, observer, model_path, resume, detect())
     except RuntimeError as exc:
         if not (in_torchrun() and is_main_rank()):
             raise
@@ -51,27 +47,28 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
     except TrainingError as exc:
         # no --resume hint: the resumed run would take the same steps into the same NaN
         raise TrainingError(f"{exc}; {_kept(model_path, before, 'stopped', False)}") from exc
-    comparison = Comparison(meta["metrics"]["best_val_mse"],
-                            meta["metrics"]["baselines_val_mse"])
+    comparison = Comparison(card.metrics.best_val_mse, card.baselines_val_mse())
     if not quiet:
-        _summary(model_path, state, meta, comparison)
+        _summary(model_path, state, card, comparison)
         warn([w for w in (comparison.warning(),) if w])
 
 
 def _read(source: Path | TextIO, run: RunConfig, quiet: bool) -> tuple[Frame | Panel, Frame]:
-    """The training data (one Frame, or a Panel with --id-col) and a Frame of its columns."""
+    """The training data (one Frame, or a Panel with --id-col) and a Frame of its columns.
+
+    With many series the warnings name each series, and those too short to train on.
+    """
     args = {"time_col": run.data.time_col, "targets": run.data.targets, "fill": run.data.fill}
     if run.data.id_col is None:
         frame = read_frame(source, **args)
-        data: Frame | Panel = frame
-    else:
-        data = read_panel(source, id_col=run.data.id_col, **args)
-        frame = data.frames[0]
+        if not quiet:
+            warn(frame.warnings)
+        return frame, frame
+    panel = read_panel(source, id_col=run.data.id_col, **args)
     if not quiet:
-        warn(frame.warnings if isinstance(data, Frame) else [
-            f"series {sid!r}: {w}" for sid, f in zip(data.ids, data.frames, strict=True)
-            for w in f.warnings])
-    return data, frame
+        warn([f"series {sid!r}: {w}" for sid, f in zip(panel.ids, panel.frames, strict=True)
+              for w in f.warnings] + split_series(panel, run)[1])
+    return panel, panel.frames[0]
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:
@@ -95,10 +92,9 @@ def _kept(model_path: Path, before: tuple | None, what: str, resumable: bool) ->
     where = str(model_path)
     if _identity(model_path) not in (before, None):
         try:
-            metrics = read_metadata(model_path)["metrics"]
-            saved = (f" (epoch {int(metrics['epochs_run'])}, validation MSE "
-                     f"{float(metrics['best_val_mse']):.4f})")
-        except (TsattnError, KeyError, TypeError, ValueError):
+            metrics = read_card(model_path).metrics
+            saved = f" (epoch {metrics.epochs_run}, validation MSE {metrics.best_val_mse:.4f})"
+        except TsattnError:
             saved = ""
         return f"{what}; the best model so far{saved} is in {where!r}{again}"
     if before is not None:
@@ -106,18 +102,18 @@ def _kept(model_path: Path, before: tuple | None, what: str, resumable: bool) ->
     return f"{what} before the first epoch ended; no model was saved"
 
 
-def _summary(model_path: Path, state: Any, meta: dict, comparison: Comparison) -> None:
-    metrics = meta["metrics"]
+def _summary(model_path: Path, state: Any, card: ModelCard, comparison: Comparison) -> None:
+    metrics = card.metrics
     # patience can run out on the last epoch too; that is not an early stop
-    early = state.stopped_early and state.epoch < meta["config"]["train"]["epochs"]
+    early = state.stopped_early and state.epoch < card.config.train.epochs
     why = "early stop" if early else "all epochs"
     key_value_table(f"saved {model_path}", [
-        ("model", meta["config"]["model"]["kind"]),
-        ("targets", ", ".join(meta["targets"])),
+        ("model", card.config.model.kind),
+        ("targets", ", ".join(card.targets)),
         ("validation MSE", comparison.describe()),
-        *_share_row(metrics.get("attention_share")),
-        ("epochs", f"{metrics['epochs_run']} ({why})"),
-        ("training time", f"{metrics['train_seconds']:.1f} s"),
+        *_share_row(metrics.attention_share),
+        ("epochs", f"{metrics.epochs_run} ({why})"),
+        ("training time", f"{metrics.train_seconds:.1f} s"),
     ])
     console.print(f"next: tsattn predict {model_path} DATA > forecast.csv")
 
@@ -125,4 +121,4 @@ def _summary(model_path: Path, state: Any, meta: dict, comparison: Comparison) -
 def _share_row(share: float | None) -> list[tuple[str, str]]:
     if share is None:
         return []
-    return [("attention path", f"{share:.0%} of the forecast's movement (the rest: linear path)")]
+    return [("attention path", f"{share:.1%} of the forecast's movement (the rest: linear path)")]

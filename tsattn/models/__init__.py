@@ -6,30 +6,33 @@ units, so callers never branch on the model kind.
 
 from __future__ import annotations
 
-from tsattn.config import ModelConfig
+import importlib
+
+from tsattn.config import MODEL_KINDS, ModelConfig
 from tsattn.errors import UsageError
 from tsattn.models.base import Forecast, Forecaster, RevIN
 from tsattn.models.lstm_attention import LSTMAttentionForecaster
 from tsattn.models.transformer import TransformerForecaster
 
 __all__ = [
-    "MODELS",
     "Forecast",
     "Forecaster",
     "LSTMAttentionForecaster",
     "RevIN",
     "TransformerForecaster",
     "build_model",
+    "model_class",
 ]
 
-MODELS: dict[str, type[Forecaster]] = {
-    "lstm-attn": LSTMAttentionForecaster,
-    "transformer": TransformerForecaster,
-}
+
+def model_class(kind: str) -> type[Forecaster]:
+    """The class registered for `kind` in `config.MODEL_KINDS`, imported on first use."""
+    if kind not in MODEL_KINDS:
+        raise UsageError(f"unknown model {kind!r}; choose one of: {', '.join(MODEL_KINDS)}")
+    module, name = MODEL_KINDS[kind].split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def build_model(cfg: ModelConfig) -> Forecaster:
     """The model named by `cfg.kind`; raises UsageError for an unknown kind or bad options."""
-    if cfg.kind not in MODELS:
-        raise UsageError(f"unknown model {cfg.kind!r}; choose one of: {', '.join(MODELS)}")
-    return MODELS[cfg.kind](cfg)
+    return model_class(cfg.kind)(cfg)

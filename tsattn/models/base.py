@@ -205,24 +205,27 @@ class Forecaster(nn.Module):
 
 
 def read_map(linear: LinearPath, x: Tensor, added: Tensor, attention: Tensor) -> Tensor:
-    """(B, H, L): where each forecast step's move away from the last value came from.
+    """(B, H, L): which input rows each forecast step read, and how much.
 
-    The linear path's part is exact: input row l moved step h by |x_l - last|·|W_lh| for
-    the targets, and by |f_lk|·|V_tlkh| for the covariates' recent changes. The attention
-    path's part is its own map, weighted by how far that path moved the step. Each row
-    mixes the two by those amounts and sums to 1: a forecast the linear path makes reads
-    where its weights are, and one the attention path changes reads where it attended.
+    The linear path's part is exact. Written around each window's mean, its forecast is
+    mean + Σ_l c_lh·(x_l - mean) with row coefficients c (W, plus the last-value anchor on
+    the last row; Σ_l c_lh = 1), so row l moved step h by |c_lh|·|x_l - mean|, summed over
+    targets, plus the covariates' rows likewise. The mean, not the last value, is the
+    reference: the anchor makes the last row the one a forecast leans on most, and a map
+    around the last value would give it nothing. The attention path's part is its own map,
+    weighted by how far that path moved the step. Each row sums to 1.
     """
     T, L = linear.n_targets, x.shape[1]
     targets = x[..., :T]
-    moved = (targets - targets[:, -1:]).abs().sum(dim=-1)  # (B, L): Σ_t |x_lt - last_t|
-    rows = moved.unsqueeze(1) * linear.weight.abs().T.to(x.dtype)  # (B, H, L)
+    spread = (targets - targets.mean(dim=1, keepdim=True)).abs()  # (B, L, T)
+    rows = torch.einsum("blt,lh->bhl", spread, linear.row_coefficients().abs().to(x.dtype))
     if linear.n_covariates:
-        features = linear.covariate_features(x).abs()  # (B, Lc, K)
-        covariates = torch.einsum("blk,tlkh->bhl", features,
-                                  linear.covariate_weight.abs().to(x.dtype))
-        rows = torch.cat([rows[..., : L - linear.covariate_lookback],
-                          rows[..., L - linear.covariate_lookback :] + covariates], dim=-1)
+        Lc = linear.covariate_lookback
+        recent = x[:, -Lc:, T : T + linear.n_covariates]
+        spread = (recent - recent.mean(dim=1, keepdim=True)).abs()  # (B, Lc, K)
+        covariates = torch.einsum(
+            "blk,tlkh->bhl", spread, linear.covariate_row_coefficients().abs().to(x.dtype))
+        rows = torch.cat([rows[..., : L - Lc], rows[..., L - Lc :] + covariates], dim=-1)
     attended = added.abs().sum(dim=-1, keepdim=True)  # (B, H, 1)
     total = rows.sum(dim=-1, keepdim=True) + attended + 1e-12
     return (rows + (attended + 1e-12) * attention) / total

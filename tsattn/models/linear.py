@@ -65,6 +65,19 @@ class LinearPath(nn.Module):
             parts = torch.cat([parts, covariates], dim=-1)
         return last + parts.sum(dim=-1), parts
 
+    def row_coefficients(self) -> Tensor:
+        """(L, H) weight of each target row in the forecast: W, and on the last row the
+        anchor 1 - Σ_l W_lh as well (last + Σ_l W_lh·(x_l - last) = Σ_l coef_lh·x_l)."""
+        coefficients = self.weight.clone()
+        coefficients[-1] += 1 - self.weight.sum(dim=0)
+        return coefficients
+
+    def covariate_row_coefficients(self) -> Tensor:
+        """(T, Lc, K, H) weight of each covariate row: V, less Σ_l V on the last row."""
+        coefficients = self.covariate_weight.clone()
+        coefficients[:, -1] -= self.covariate_weight.sum(dim=1)
+        return coefficients
+
     def covariate_features(self, x: Tensor) -> Tensor:
         """The covariates' last Lc values minus their last one: (B, Lc, K)."""
         T, K = self.n_targets, self.n_covariates

@@ -1,0 +1,222 @@
+"""Prediction intervals: conformal calibration, their scores, and the CLI that shows them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import TINY, run_cli, sample_card
+from tsattn.card import ModelCard
+from tsattn.config import parse_quantiles
+from tsattn.errors import CheckpointError, UsageError
+from tsattn.interval_scores import interval_score, pinball, quantile_scores
+from tsattn.intervals import (
+    CRPS_LEVELS,
+    Calibration,
+    calibrate,
+    conformal_offsets,
+    interval_pairs,
+    window_scale,
+)
+
+LEVELS = (0.1, 0.5, 0.9)
+
+
+def heteroscedastic(n: int, seed: int, horizon: int = 4, lookback: int = 12
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Windows whose spread sets the forecast noise: a known answer for adaptive intervals.
+
+    Each window's inputs have standard deviation s (drawn per window and target); the truth
+    is the point forecast plus Gaussian noise of s * (1 + step / horizon).
+    """
+    rng = np.random.default_rng(seed)
+    s = rng.uniform(0.2, 3.0, size=(n, 1, 2))
+    x = s * rng.normal(size=(n, lookback, 2))
+    pred = rng.normal(size=(n, horizon, 2))
+    growth = (1 + np.arange(horizon) / horizon)[None, :, None]
+    truth = pred + s * growth * rng.normal(size=(n, horizon, 2))
+    return pred, truth, x
+
+
+def test_coverage_holds_on_new_data_with_known_noise():
+    pred, truth, x = heteroscedastic(3000, seed=0)
+    calibration = calibrate(pred, truth, x, LEVELS)
+    new_pred, new_truth, new_x = heteroscedastic(20000, seed=1)
+    q = calibration.quantiles(new_pred, window_scale(new_x))
+    score = interval_score(q, new_truth, LEVELS, (0.1, 0.9))
+    assert all(abs(c - 0.8) < 0.025 for c in score.coverage_per_step)
+    # the noise grows with the step, so must the width
+    assert np.all(np.diff(score.width_per_step) > 0)
+    # adaptive: a calm window (small s) gets a much narrower interval than a wild one
+    calm, wild = np.argmin(new_x.std(axis=1)[:, 0]), np.argmax(new_x.std(axis=1)[:, 0])
+    width = q[..., 0, 2] - q[..., 0, 0]
+    assert width[wild].mean() > 5 * width[calm].mean()
+
+
+def test_upper_quantile_of_gaussian_noise_matches_its_offset():
+    pred, truth, x = heteroscedastic(20000, seed=2, horizon=1)
+    offsets = calibrate(pred, truth, x, LEVELS).offsets[:, 0, :]  # residual / window std
+    # noise / window std is N(0, 1) scaled by s / sample std of the window, about 1
+    assert np.allclose(offsets[1], 0.0, atol=0.05)
+    assert np.allclose(offsets[2], -offsets[0], atol=0.08)
+
+
+def test_finite_sample_ranks_by_hand():
+    scores = np.arange(1.0, 10.0)[:, None, None]  # n = 9: 1..9
+    offsets = conformal_offsets(scores, (0.1, 0.5, 0.9))[:, 0, 0]
+    # upper: ceil(10 * 0.9) = 9th, median: ceil(5) = 5th, lower: floor(10 * 0.1) = 1st
+    assert offsets.tolist() == [1.0, 5.0, 9.0]
+    few = conformal_offsets(np.array([3.0, 1.0, 2.0])[:, None, None], (0.1, 0.9))[:, 0, 0]
+    assert few.tolist() == [1.0, 3.0]  # ranks past the ends take the extreme scores
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_quantiles_never_cross(seed: int):
+    rng = np.random.default_rng(seed)
+    levels = tuple(sorted(rng.choice(np.arange(1, 100) / 100, size=7, replace=False)))
+    pred, truth = rng.normal(size=(50, 3, 2)), rng.standard_cauchy(size=(50, 3, 2))
+    x = rng.normal(size=(50, 8, 2)) * rng.uniform(0, 2, size=(50, 1, 2))
+    calibration = calibrate(pred, truth, x, levels)
+    q = calibration.quantiles(rng.normal(size=(40, 3, 2)) * 100, window_scale(x[:40]))
+    assert np.all(np.diff(q, axis=-1) >= 0)
+
+
+def test_flat_history_does_not_divide_by_zero():
+    pred, truth, x = heteroscedastic(200, seed=3)
+    x[:20] = 1.0  # constant windows: std 0
+    calibration = calibrate(pred, truth, x, LEVELS)
+    assert np.isfinite(calibration.offsets).all() and (calibration.floor > 0).all()
+
+
+def test_calibration_round_trip_and_refuses_crossing_offsets():
+    pred, truth, x = heteroscedastic(100, seed=4)
+    # sample_card: horizon 2, one target
+    calibration = calibrate(pred[:, :2, :1], truth[:, :2, :1], x[..., :1], LEVELS)
+    raw = json.loads(sample_card(calibration=calibration.to_card()).to_json())
+    back = Calibration.from_card(ModelCard.from_dict(raw).calibration)
+    assert back.levels == LEVELS and np.array_equal(back.offsets, calibration.offsets)
+    assert np.array_equal(back.floor, calibration.floor) and back.n_windows == 100
+    raw["calibration"]["offsets"][0][0][0] = raw["calibration"]["offsets"][2][0][0] + 1
+    with pytest.raises(CheckpointError, match="cross"):
+        ModelCard.from_dict(raw)
+    other = calibrate(pred, truth, x, LEVELS).to_card()  # horizon 4, two targets
+    with pytest.raises(CheckpointError, match="match"):
+        ModelCard.from_dict(sample_card(calibration=other).to_dict())
+
+
+def test_pinball_coverage_and_crps_by_hand():
+    truth = np.array([[[1.0]], [[3.0]]])  # (W=2, H=1, T=1)
+    q = np.array([[[[0.0, 2.0]]], [[[0.0, 2.0]]]])  # levels 0.2, 0.8
+    # window 1 inside: losses 0.2*1, 0.2*1; window 2 above both: 0.2*3, 0.8*1
+    assert pinball(q, truth, (0.2, 0.8)).tolist() == pytest.approx([(0.2 + 0.2 + 0.6 + 0.8) / 4])
+    score = interval_score(q, truth, (0.2, 0.8), (0.2, 0.8))
+    assert (score.coverage, score.width, score.nominal) == (0.5, 2.0, 0.6)
+    grid = np.repeat(truth[..., None], len(CRPS_LEVELS), axis=-1)  # a perfect forecast
+    scores = quantile_scores(q, (0.2, 0.8), grid, CRPS_LEVELS, truth)
+    assert scores.crps == 0.0 and scores.pinball == pytest.approx(0.45)
+    assert scores.median_mse is None
+    median = quantile_scores(q, (0.2, 0.5), grid, CRPS_LEVELS, truth).median_mse
+    assert median == pytest.approx((1.0 + 1.0) / 2)  # the 0.5 column is 2.0, truths 1 and 3
+
+
+def test_interval_pairs_nest_from_the_outside():
+    assert interval_pairs((0.05, 0.1, 0.5, 0.9, 0.95)) == [(0.05, 0.95), (0.1, 0.9)]
+    assert interval_pairs((0.1, 0.5)) == [(0.1, 0.5)]
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("0.1,1.2", "outside (0, 1)"), ("0,0.5", "outside (0, 1)"), ("nan,0.5", "outside (0, 1)"),
+    ("0.1,0.9,0.1", "given twice"), ("0.5", "at least two levels"), ("", "at least two"),
+    ("0.1,x", "not a number"), ([0.1, True], "not a number"),
+])
+def test_bad_levels_are_one_clear_error(value: object, message: str):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_quantiles(value)
+
+
+def test_levels_are_sorted():
+    assert parse_quantiles(" 0.9, 0.1,0.5") == (0.1, 0.5, 0.9)
+    assert parse_quantiles([0.9, 0.025]) == (0.025, 0.9)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("0.1,1.5", "outside (0, 1)"), ("0.1,0.1", "given twice"), ("0.8", "at least two levels"),
+])
+def test_train_refuses_bad_quantiles(hourly_csv: Path, tmp_path: Path, value: str,
+                                     message: str):
+    done = run_cli("train", str(hourly_csv), "-o", str(tmp_path / "m.tsattn"), *TINY,
+                   "--quantiles", value)
+    assert done.returncode == 2
+    assert done.stderr.count("error:") == 1 and message in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "m.tsattn").exists()
+
+
+def parse(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_predict_writes_quantile_columns_beside_each_target(tiny_model: Path, hourly_csv: Path):
+    done = run_cli("predict", str(tiny_model), str(hourly_csv))
+    assert done.returncode == 0, done.stderr
+    rows = parse(done.stdout)
+    assert list(rows[0]) == ["date", "load", "load_q0.1", "load_q0.5", "load_q0.9",
+                             "temp", "temp_q0.1", "temp_q0.5", "temp_q0.9"]
+    for row in rows:
+        for target in ("load", "temp"):
+            low, mid, high = (float(row[f"{target}_q{q}"]) for q in ("0.1", "0.5", "0.9"))
+            assert low <= mid <= high and low < high
+
+
+def test_rolling_and_json_carry_the_same_columns(tiny_model: Path, hourly_csv: Path):
+    single = parse(run_cli("predict", str(tiny_model), str(hourly_csv)).stdout)
+    rolling = parse(run_cli("predict", str(tiny_model), str(hourly_csv), "--rolling").stdout)
+    assert list(rolling[0])[:4] == ["origin", "date", "step", "load"]
+    assert rolling[-6:] == [{"origin": "2024-01-25 23:00", "step": str(h + 1), **row}
+                            for h, row in enumerate(single)]
+    done = run_cli("predict", str(tiny_model), str(hourly_csv), "--format", "json")
+    document = json.loads(done.stdout)
+    assert document["quantiles"] == [0.1, 0.5, 0.9]
+    values = document["forecasts"][0]["values"]
+    assert list(values) == list(single[0])[1:]
+    assert [f"{v:.7g}" for v in values["temp_q0.9"]] == [
+        f"{float(r['temp_q0.9']):.7g}" for r in single]
+
+
+def test_evaluate_scores_intervals_of_model_and_every_baseline(tiny_model: Path,
+                                                               hourly_csv: Path):
+    done = run_cli("evaluate", str(tiny_model), str(hourly_csv), "--json")
+    assert done.returncode == 0, done.stderr
+    intervals = json.loads(done.stdout)["intervals"]
+    assert intervals["levels"] == [0.1, 0.5, 0.9] and intervals["calibration_windows"] > 0
+    assert set(intervals["scores"]) == {"model", "repeat_last", "linear", "seasonal_naive"}
+    for scores in intervals["scores"].values():
+        (interval,) = scores["intervals"]
+        assert (interval["lower"], interval["upper"], interval["nominal"]) == (0.1, 0.9, 0.8)
+        assert 0 <= interval["coverage"] <= 1 and interval["width"] > 0
+        assert len(interval["coverage_per_step"]) == len(scores["pinball_per_step"]) == 6
+        assert math.isclose(np.mean(interval["coverage_per_step"]), interval["coverage"])
+        assert 0 < scores["pinball"] < scores["crps"]
+    assert "80% covers" in done.stderr and "CRPS" in done.stderr
+
+
+@pytest.mark.slow
+def test_chosen_levels_are_stored_and_shown(hourly_csv: Path, tmp_path: Path):
+    model = tmp_path / "m.tsattn"
+    done = run_cli("train", str(hourly_csv), "-o", str(model), *TINY, "--epochs", "1",
+                   "--quantiles", "0.95,0.05,0.25,0.75", "-t", "load")
+    assert done.returncode == 0, done.stderr
+    meta = json.loads(run_cli("info", str(model), "--json").stdout)
+    assert meta["calibration"]["levels"] == [0.05, 0.25, 0.75, 0.95]
+    assert meta["config"]["train"]["quantiles"] == [0.05, 0.25, 0.75, 0.95]
+    header = run_cli("predict", str(model), str(hourly_csv)).stdout.splitlines()[0]
+    assert header == "date,load,load_q0.05,load_q0.25,load_q0.75,load_q0.95"
+    plot = tmp_path / "f.png"
+    drawn = run_cli("predict", str(model), str(hourly_csv), "--plot", str(plot), "-q")
+    assert drawn.returncode == 0, drawn.stderr
+    assert plot.stat().st_size > 10_000

@@ -1,0 +1,148 @@
+"""The one inference path: a model file to a model in eval mode, and windows to outputs.
+
+predict, evaluate and explain all run a trained model the same way: scale the history with
+the training statistics, put it on the device once, cut windows by index, and run batches
+under `inference_mode` and the device's autocast. Doing it in one place keeps their
+numbers identical (evaluate scores exactly what predict would have forecast).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tsattn.card import ModelCard, SeriesEntry
+from tsattn.checkpoint import load_checkpoint
+from tsattn.config import RunConfig
+from tsattn.data import Scaler
+from tsattn.device import autocast_for, resolve_device
+from tsattn.errors import CheckpointError
+from tsattn.intervals import Calibration, window_scale
+from tsattn.models import build_model
+from tsattn.series import scaler_of
+from tsattn.windows import Windows
+
+
+@dataclass
+class LoadedModel:
+    """A trained model in eval mode with everything needed to use it."""
+
+    model: torch.nn.Module
+    card: ModelCard
+    scaler: Scaler
+    device: torch.device
+    calibration: Calibration | None = None  # None: a model file saved before training ended
+
+    @property
+    def run(self) -> RunConfig:
+        return self.card.config
+
+    @property
+    def lookback(self) -> int:
+        return self.card.lookback
+
+    @property
+    def horizon(self) -> int:
+        return self.card.horizon
+
+
+@dataclass
+class Outputs:
+    """Model outputs of W windows, in z-scored units, on the CPU."""
+
+    prediction: np.ndarray  # (W, H, T)
+    attention: np.ndarray | None  # (W, H, L) default reduction, when asked for
+    alternatives: dict[str, np.ndarray]  # other (W, H, L) reductions, by name
+    last_token_maps: np.ndarray | None  # (layers, heads, N, N) of the last window
+    variables: np.ndarray | None  # (W, H, C) weight of each input variable, rows sum to 1
+    scale: np.ndarray  # (W, T) each window's `window_scale`: the width of its intervals
+
+
+def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
+    """Rebuild the model from a file; shape mismatches mean a damaged or foreign file."""
+    tensors, card = load_checkpoint(path)
+    scaler = scaler_of(card.scaler)
+    try:
+        model = build_model(card.config.model)
+        model.load_state_dict(tensors)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{str(path)!r} does not hold a usable tsattn model ({type(exc).__name__}); "
+            "retrain it with this version of tsattn"
+        ) from exc
+    torch_device = resolve_device(device)
+    calibration = None if card.calibration is None else Calibration.from_card(card.calibration)
+    return LoadedModel(model.to(torch_device).eval(), card, scaler, torch_device, calibration)
+
+
+def for_series(loaded: LoadedModel, entry: SeriesEntry) -> LoadedModel:
+    """The model as one series of a many-series model sees it: that series' own rows, split,
+    scaler and last time in the card's single-series fields, so predict and evaluate run
+    on it unchanged."""
+    card = dataclasses.replace(loaded.card, n_rows=entry.n_rows, split=entry.split,
+                               scaler=entry.scaler, last_time=entry.last_time)
+    return dataclasses.replace(loaded, card=card, scaler=scaler_of(entry.scaler))
+
+
+def history_columns(loaded: LoadedModel) -> dict:
+    """The read_frame arguments that select the columns the model was trained on.
+
+    `names` (the training file's header) lets history without a header line be read, as
+    `tail -n 400 f.csv | tsattn predict m -` gives.
+    """
+    card = loaded.card
+    return {"time_col": card.time_col, "targets": card.targets,
+            "covariates": card.covariates, "names": card.header or None}
+
+
+def scaled_series(loaded: LoadedModel, values: np.ndarray) -> torch.Tensor:
+    """The raw (N, C) history z-scored with the training statistics, on the model's device."""
+    return torch.from_numpy(loaded.scaler.transform(values)).to(loaded.device)
+
+
+def model_windows(loaded: LoadedModel, series: torch.Tensor, first_target: int, end: int,
+            horizon: int | None = None) -> Windows:
+    """The model's windows over `series` whose targets lie in rows [first_target, end).
+
+    `horizon=0` cuts input windows only (forecasting beyond the data's end).
+    """
+    horizon = loaded.horizon if horizon is None else horizon
+    return Windows.between(series, first_target, end, loaded.lookback, horizon,
+                           loaded.card.config.model.n_targets)
+
+
+def run_model(loaded: LoadedModel, windows: Windows, batch_size: int = 512,
+              with_attention: bool = False) -> Outputs:
+    """Batched inference over every window; attention maps kept on request.
+
+    Raw token maps are kept for the last window only: for a rolling forecast they would be
+    layers x heads x N x N floats per origin, and only the last one is ever drawn.
+    """
+    preds, maps, alts, token_maps, variables, scales = [], [], {}, None, [], []
+    n_targets = loaded.card.config.model.n_targets
+    with torch.inference_mode():
+        for x, _ in windows.batches(batch_size):
+            scales.append(window_scale(x[..., :n_targets].double().cpu().numpy()))
+            with autocast_for(loaded.device):
+                out = loaded.model(x, return_attention=with_attention)
+            preds.append(out.prediction.float().cpu())
+            if with_attention:
+                maps.append(out.attention.float().cpu())
+                for name, value in out.alternatives.items():
+                    alts.setdefault(name, []).append(value.float().cpu())
+                if out.variables is not None:
+                    variables.append(out.variables.float().cpu())
+                if out.token_maps is not None:
+                    token_maps = out.token_maps[-1].float().cpu().numpy()
+    return Outputs(
+        prediction=torch.cat(preds).numpy(),
+        attention=torch.cat(maps).numpy() if maps else None,
+        alternatives={name: torch.cat(parts).numpy() for name, parts in alts.items()},
+        last_token_maps=token_maps,
+        variables=torch.cat(variables).numpy() if variables else None,
+        scale=np.concatenate(scales),
+    )
