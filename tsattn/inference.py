@@ -8,13 +8,14 @@ numbers identical (evaluate scores exactly what predict would have forecast).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from tsattn.card import ModelCard
+from tsattn.card import ModelCard, ScalerStats, SeriesEntry
 from tsattn.checkpoint import load_checkpoint
 from tsattn.config import RunConfig
 from tsattn.data import Scaler
@@ -22,6 +23,7 @@ from tsattn.device import autocast_for, resolve_device
 from tsattn.errors import CheckpointError
 from tsattn.intervals import Calibration, window_scale
 from tsattn.models import build_model
+from tsattn.series import scaler_of
 from tsattn.windows import Windows
 
 
@@ -69,13 +71,7 @@ def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
     if damaged:
         raise CheckpointError(f"model file {str(path)!r} holds NaN or infinite weights (in "
                               f"{damaged[0]!r}); retrain the model or copy the file again")
-    with np.errstate(over="ignore"):  # a finite number past float32's range: refused below
-        scaler = Scaler(np.asarray(card.scaler.mean, dtype=np.float32),
-                        np.asarray(card.scaler.scale, dtype=np.float32))
-    if not (np.all(np.isfinite(scaler.mean)) and np.all(np.isfinite(scaler.scale))
-            and np.all(scaler.scale > 0)):
-        raise CheckpointError(f"model file {str(path)!r} has scaler statistics outside "
-                              "float32's range; retrain the model")
+    scaler = usable_scaler(card.scaler, f"model file {str(path)!r}")
     try:
         model = build_model(card.config.model)
         model.load_state_dict(tensors)
@@ -102,6 +98,18 @@ def _check_shapes(card: ModelCard, tensors: dict[str, torch.Tensor], path: Path)
                               f"(tensor {odd!r} does not match its config); retrain it")
 
 
+def usable_scaler(stats: ScalerStats, where: str) -> Scaler:
+    """The card's scaler, refused (exit 4) when a statistic lies outside float32's range or
+    a scale is not positive: every forecast would come out NaN or infinite."""
+    with np.errstate(over="ignore"):  # a finite number past float32's range: refused below
+        scaler = scaler_of(stats)
+    if not (np.all(np.isfinite(scaler.mean)) and np.all(np.isfinite(scaler.scale))
+            and np.all(scaler.scale > 0)):
+        raise CheckpointError(f"{where} has scaler statistics outside float32's range; "
+                              "retrain the model")
+    return scaler
+
+
 def require_finite(values: np.ndarray, what: str) -> np.ndarray:
     """`values`, unless the model produced NaN or infinity: nothing non-finite leaves tsattn.
 
@@ -112,6 +120,16 @@ def require_finite(values: np.ndarray, what: str) -> np.ndarray:
         raise CheckpointError(f"the model produced NaN or infinite {what} from this history; "
                               "it diverged or its file is damaged: retrain the model")
     return values
+
+
+def for_series(loaded: LoadedModel, entry: SeriesEntry) -> LoadedModel:
+    """The model as one series of a many-series model sees it: that series' own rows, split,
+    scaler and last time in the card's single-series fields, so predict and evaluate run
+    on it unchanged."""
+    card = dataclasses.replace(loaded.card, n_rows=entry.n_rows, split=entry.split,
+                               scaler=entry.scaler, last_time=entry.last_time)
+    scaler = usable_scaler(entry.scaler, f"the model's series {entry.id!r}")
+    return dataclasses.replace(loaded, card=card, scaler=scaler)
 
 
 def history_columns(loaded: LoadedModel) -> dict:
