@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import pty
 import shlex
 import shutil
 import struct
 import subprocess
 import sys
+import termios
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -253,6 +255,15 @@ def model_case(id: str, kind: str, says: tuple[str, ...]) -> Case:
                 must_not_appear=("PWNED",))
 
 
+def _day_first() -> str:
+    """Hourly rows from 12 January written dd/mm/yyyy: day 13 shows they are day-first."""
+    body = rows(start="2024-01-12T00:00")
+    for row in body:
+        y, m, d = row[0][:10].split("-")
+        row[0] = f"{d}/{m}/{y} {row[0][11:]}"
+    return csv_text(body)
+
+
 CASES = [
     # --- the input file itself --------------------------------------------------------------
     Case("missing-file", train("{d}/nope.csv"), DATA, ("nope.csv", "not found", "check the path")),
@@ -317,6 +328,9 @@ CASES = [
               ("duplicate timestamp", "row 3", "row 4", "remove or merge")),
     data_case("unsorted-timestamps", swapped(10, 11),
               ("time goes backwards", "row 12 (file line 13)", "sort")),
+    data_case("day-first-dates", _day_first(),
+              ("'13/01/2024 00:00'", "row 25 (file line 26)", "looks day-first",
+               "read month-first", "2016-07-01 00:00:00")),
     data_case("unparseable-timestamp", edited({(8, 0): "yesterday"}),
               ("unparseable timestamp 'yesterday'", "row 9 (file line 10)")),
     data_case("missing-timestamp", edited({(8, 0): ""}), ("missing timestamp", "row 9")),
@@ -508,6 +522,12 @@ CASES = [
          {"data.csv": GOOD, "run.toml": 'target = ["load", 3]\n'}),
     # --- one validation for flags and config values ---------------------------------------------
     config_case("config-lr-nan", "lr = nan\n", ("--lr must be a finite number", "nan")),
+    config_case("config-option-spelled-twice", "n-heads = 2\nn_heads = 4\n",
+                ("sets 'n_heads' twice", "spelled 'n-heads' and 'n_heads'", "keep one")),
+    config_case("config-option-flat-and-in-section", "lookback = 12\n[model]\nlookback = 12\n",
+                ("sets 'lookback' twice", "in a [data], [model] or [train] section")),
+    option_case("empty-target", ("--target ''", "names no column", "leave --target out"),
+                "-t", ""),
     config_case("config-lr-inf", "lr = inf\n", ("--lr must be a finite number", "inf")),
     config_case("config-lr-overflowing-literal", "lr = 1e400\n", ("--lr must be a finite",)),
     config_case("config-clip-nan", "clip = nan\n", ("--clip must be a finite number",)),
@@ -656,6 +676,13 @@ def _decimal_commas(text: str) -> str:
     return "\n".join(line.replace(".", ",") for line in text.splitlines()) + "\n"
 
 
+def _daily() -> str:
+    body = rows()
+    for day, row in enumerate(body):
+        row[0] = str(np.datetime64("2024-01-01") + day)
+    return csv_text(body)
+
+
 def _without_row(i: int, n: int = 40) -> str:
     body = rows(n)
     del body[i]
@@ -678,6 +705,10 @@ TOLERATED = [
      "repaired 1 missing", False),
     ("inf-with-fill-ffill", edited({(31, 2): "-inf"}), None, ("--fill", "ffill"),
      "repaired 1 missing or infinite", False),
+    ("excel-sep-line", "sep=,\n" + GOOD, None, (), None, True),
+    ("excel-empty-rows-below", GOOD + ",,\n,,\n", None, (), None, True),
+    ("daily-history-for-an-hourly-model", _daily(), None, (),
+     "the history steps by D but the model was trained on rows stepping by h", False),
 ]
 
 
@@ -708,6 +739,25 @@ def test_tolerated_input(content, stdin, extra, warning, same, tiny_model: Path,
     assert columns[:2] == ["date", "load"] and "temp" in columns and len(lines) == 1 + 6
     if same:
         assert done.stdout == good_forecast
+
+
+def test_predict_from_a_terminal_says_what_it_waits_for(tiny_model: Path, good_forecast: str):
+    """`predict m -` at a terminal: one line says rows are read until Ctrl-D, no silent wait."""
+    leader, follower = pty.openpty()
+    attributes = termios.tcgetattr(follower)
+    attributes[3] &= ~termios.ECHO  # the typed rows are not echoed back to the leader
+    termios.tcsetattr(follower, termios.TCSANOW, attributes)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
+    process = subprocess.Popen([sys.executable, "-m", "tsattn", "predict", str(tiny_model), "-"],
+                               stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=env, text=True)
+    os.close(follower)
+    os.write(leader, GOOD.encode() + b"\x04")  # Ctrl-D at a line's start: end of input
+    out, err = process.communicate(timeout=300)
+    os.close(leader)
+    assert process.returncode == 0, err
+    assert "reading CSV rows typed or pasted here: end with Ctrl-D" in err
+    assert out == good_forecast
 
 
 def test_tail_of_a_file_pipes_into_predict_without_its_header(tiny_model: Path,

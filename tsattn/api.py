@@ -28,7 +28,13 @@ from tsattn.data import Frame, read_frame, read_panel
 from tsattn.errors import UsageError
 from tsattn.evaluation import combine, evaluate, scored_rows
 from tsattn.forecasting import ForecastResult, predict
-from tsattn.inference import LoadedModel, for_series, history_columns, load_forecaster
+from tsattn.inference import (
+    LoadedModel,
+    for_series,
+    history_columns,
+    load_forecaster,
+    with_frequency_check,
+)
 from tsattn.output import forecast_columns
 from tsattn.series import select_series
 
@@ -56,7 +62,8 @@ class Model:
                              f"{self.card.id_col!r}); explain and --plot read one series and "
                              "are not available for it: use predict (--attention) or "
                              "evaluate, with --id to choose series")
-        return read_frame(_source(data), fill=fill, **history_columns(self.loaded))
+        frame = read_frame(_source(data), fill=fill, **history_columns(self.loaded))
+        return with_frequency_check(self.loaded, frame)
 
     def read_series(self, data: pd.DataFrame | Source, fill: str = "none",
                     ids: Sequence[str] = ()) -> tuple[list[Series], list[str]]:

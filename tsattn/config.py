@@ -12,6 +12,7 @@ import math
 import tomllib
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,13 +287,25 @@ def load_config_file(path: Path) -> dict[str, Any]:
     if isinstance(raw.get("config"), dict):  # a model card from `tsattn info --json`
         raw = raw["config"]
     flat: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in _entries(raw):
+        name = key.replace("-", "_")
+        if name in flat:  # `n-heads` and `n_heads`, or a flat name and a section's
+            how = (f"spelled {spelled[name]!r} and {key!r}" if key != spelled[name] else
+                   "at the top and in a [data], [model] or [train] section")
+            raise UsageError(f"config file {str(path)!r} sets {key!r} twice ({how}); keep "
+                             "one of them")
+        flat[name], spelled[name] = value, key
+    return {name: value for name, value in flat.items() if name not in _DERIVED}
+
+
+def _entries(raw: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The (name, value) pairs of a config table, flat or in [data]/[model]/[train]."""
     for key, value in raw.items():
         if key in ("data", "model", "train") and isinstance(value, dict):
-            flat.update(value)
+            yield from value.items()
         else:
-            flat[key] = value
-    return {key.replace("-", "_"): value for key, value in flat.items()
-            if key not in _DERIVED}
+            yield key, value
 
 
 def option_sections() -> dict[str, str]:

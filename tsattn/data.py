@@ -30,6 +30,8 @@ from tsattn.errors import DataError, UsageError
 
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds")
 _SEPARATORS = (",", ";", "\t")
+_EXCEL_SEP = re.compile(r"sep=([,;\t])")
+_DAY_FIRST = re.compile(r"(1[3-9]|2\d|3[01])[/.]\d{1,2}[/.]\d{2,4}\b")
 # A number written with thousands separators or a decimal mark pandas was not told about:
 # 1,234 / 1.234,5 / 25,000 / 1 234. Such a column must not pass as text and be dropped.
 _GROUPED_NUMBER = re.compile(r"[-+]?\d{1,3}([.,\u00a0 ]\d{3})+([.,]\d+)?|[-+]?\d+,\d+")
@@ -209,20 +211,40 @@ def _is_time(text: str) -> bool:
 
 def _parse_csv(text: str, name: str, names: Sequence[str] | None = None) -> _Table:
     """Parse with pandas' C parser; a `;` file may use decimal commas, tried only if needed."""
+    text, sep = _excel_separator(text)
+    if not text.strip():
+        raise DataError(f"{name} holds only Excel's 'sep=' line; give a CSV with a header "
+                        "line and data rows")
     first = next(line for line in text.split("\n") if line.strip())
-    sep = _detect_sep(first)
+    sep = sep or _detect_sep(first)
     columns, has_header = _header_names(first, sep, name, names)
     given = None if has_header else columns
     if has_header:
         _check_first_row(text, sep, len(columns), name)
-    df = _read_csv(text, sep, name, len(columns), ".", given)
+    df = _without_empty_tail(_read_csv(text, sep, name, len(columns), ".", given))
     if sep == ";" and _n_numeric(df) < df.shape[1]:
-        df = _pick_decimal(df, _read_csv(text, sep, name, len(columns), ",", given), name)
+        comma = _without_empty_tail(_read_csv(text, sep, name, len(columns), ",", given))
+        df = _pick_decimal(df, comma, name)
     _refuse_grouped_numbers(df, name)
     if len(df) == 0:
         raise DataError(f"{name} has a header but no data rows; give a CSV with data")
     df.columns = [str(c).strip() for c in df.columns]
     return _Table(df=df, name=name, text=text, sep=sep, has_header=has_header)
+
+
+def _excel_separator(text: str) -> tuple[str, str | None]:
+    """Excel's first line `sep=;` names the separator and is no header: the text with that
+    line left blank (so line numbers in messages stay the file's), and the separator."""
+    head, newline, rest = text.partition("\n")
+    found = _EXCEL_SEP.fullmatch(head.strip())
+    return (newline + rest, found.group(1)) if found else (text, None)
+
+
+def _without_empty_tail(df: pd.DataFrame) -> pd.DataFrame:
+    """Drop the rows with every cell empty at the end (`,,,,` lines Excel leaves below a
+    sheet); an empty row inside the data stays, to be refused with its line."""
+    filled = np.flatnonzero(df.notna().any(axis=1).to_numpy())
+    return df.iloc[: filled[-1] + 1 if filled.size else 0]
 
 
 def _check_first_row(text: str, sep: str, n_fields: int, name: str) -> None:
@@ -367,8 +389,11 @@ def _time_index(table: _Table, col: str) -> pd.DatetimeIndex:
         if pd.isna(raw.iloc[row]):
             raise DataError(f"missing timestamp in time column {col!r} at {table.where(row)}; "
                             "fill it in or remove the row")
-        raise DataError(f"unparseable timestamp {str(raw.iloc[row])!r} in time column {col!r} "
-                        f"at {table.where(row)}; write times like 2016-07-01 00:00:00, "
+        value = str(raw.iloc[row])
+        day_first = (" (it looks day-first; dates with / or . are read month-first)"
+                     if _DAY_FIRST.match(value.strip()) else "")
+        raise DataError(f"unparseable timestamp {value!r} in time column {col!r} at "
+                        f"{table.where(row)}{day_first}; write times like 2016-07-01 00:00:00, "
                         "in the years 1678-2261 (or rename the column if it holds no times)")
     try:
         index = pd.DatetimeIndex(parsed).as_unit("ns")

@@ -18,7 +18,7 @@ import torch
 from tsattn.card import ModelCard, ScalerStats, SeriesEntry
 from tsattn.checkpoint import load_checkpoint
 from tsattn.config import RunConfig
-from tsattn.data import Scaler
+from tsattn.data import Frame, Scaler
 from tsattn.device import autocast_for, resolve_device
 from tsattn.errors import CheckpointError
 from tsattn.intervals import Calibration, window_scale
@@ -141,6 +141,22 @@ def history_columns(loaded: LoadedModel) -> dict:
     card = loaded.card
     return {"time_col": card.time_col, "targets": card.targets,
             "covariates": card.covariates, "names": card.header or None}
+
+
+def with_frequency_check(loaded: LoadedModel, frame: Frame) -> Frame:
+    """`frame`, with a warning when its rows step unlike the training data's.
+
+    A model trained on hourly rows reads a daily history as if it were hourly: its
+    forecasts then mean little, but the rows may be what the user meant to give, so this
+    is said rather than refused. The forecast times continue the history's own steps.
+    """
+    trained, given = loaded.card.freq, frame.freq
+    if trained is None or given is None or given == trained:
+        return frame
+    note = (f"the history steps by {given} but the model was trained on rows stepping by "
+            f"{trained}: it reads these rows as if they stepped by {trained}; give a history "
+            f"at the training data's frequency")
+    return dataclasses.replace(frame, warnings=(*frame.warnings, note))
 
 
 def scaled_series(loaded: LoadedModel, values: np.ndarray) -> torch.Tensor:

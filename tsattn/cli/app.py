@@ -101,6 +101,9 @@ def _split_names(values: Any) -> tuple[str, ...]:
     if not (isinstance(items, (list, tuple)) and all(isinstance(i, str) for i in items)):
         raise UsageError(f"target must be a column name or a list of names, got {values!r}; "
                          "fix its value")
+    if any(not item.strip(" ,") for item in items):  # `-t ''`: an empty shell variable?
+        raise UsageError("--target '' names no column; give a column name, or leave --target "
+                         "out to forecast every numeric column")
     return tuple(name.strip() for item in items for name in item.split(",") if name.strip())
 
 

@@ -37,6 +37,11 @@ def open_source(arg: str) -> Path | TextIO:
         if sys.stdin is None or 0 in _closed:
             raise DataError("standard input is closed; pipe a CSV into tsattn or give the "
                             "path of a file instead of -")
+        if sys.stdin.isatty():  # not a silent wait: say what the pause is
+            from tsattn.cli.render import say
+
+            say("reading CSV rows typed or pasted here: end with Ctrl-D (or pipe a file in, "
+                "or give its path instead of -)")
         return sys.stdin
     return Path(arg)
 
