@@ -14,6 +14,8 @@ training loop on Windows, one thread):
 
 Every model here has one token per step (patch_len = stride = 1), since the checks ask for
 the attended input to within one step; a patch token can only be as precise as its patch.
+These are checks of the attention path alone, off the defaults; the map a user gets, on
+the default settings, meets the same kinds of known answers in tests/test_read_map.py.
 """
 
 from __future__ import annotations

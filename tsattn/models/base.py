@@ -207,28 +207,45 @@ class Forecaster(nn.Module):
 def read_map(linear: LinearPath, x: Tensor, added: Tensor, attention: Tensor) -> Tensor:
     """(B, H, L): which input rows each forecast step read, and how much.
 
-    The linear path's part is exact. Written around each window's mean, its forecast is
-    mean + Σ_l c_lh·(x_l - mean) with row coefficients c (W, plus the last-value anchor on
-    the last row; Σ_l c_lh = 1), so row l moved step h by |c_lh|·|x_l - mean|, summed over
-    targets, plus the covariates' rows likewise. The mean, not the last value, is the
-    reference: the anchor makes the last row the one a forecast leans on most, and a map
-    around the last value would give it nothing. The attention path's part is its own map,
-    weighted by how far that path moved the step. Each row sums to 1.
+    The linear path's part is exact. Its forecast is Σ_l c_lh·x_l with row coefficients c
+    (W, plus the last-value anchor on the last row), so giving row l another value v
+    moves step h by c_lh·(x_l - v); row l's weight is that move's size averaged over the
+    values the window itself holds, |c_lh|·mean_j |x_l - x_j| (`in_window_spread`), summed
+    over targets, plus the covariates' rows likewise. A row whose value is unusual for its
+    window weighs more, but a row the forecast copies is not ignored when its value
+    happens to sit near the window's mean (a map around the mean missed such rows; around
+    the last value it gave the anchor nothing: benchmarks/README.md, "The read map").
+    The attention path's part is its own map, weighted by how far that path moved the
+    step. Each row sums to 1.
     """
     T, L = linear.n_targets, x.shape[1]
-    targets = x[..., :T]
-    spread = (targets - targets.mean(dim=1, keepdim=True)).abs()  # (B, L, T)
+    spread = in_window_spread(x[..., :T])  # (B, L, T)
     rows = torch.einsum("blt,lh->bhl", spread, linear.row_coefficients().abs().to(x.dtype))
     if linear.n_covariates:
         Lc = linear.covariate_lookback
-        recent = x[:, -Lc:, T : T + linear.n_covariates]
-        spread = (recent - recent.mean(dim=1, keepdim=True)).abs()  # (B, Lc, K)
+        spread = in_window_spread(x[:, -Lc:, T : T + linear.n_covariates])  # (B, Lc, K)
         covariates = torch.einsum(
             "blk,tlkh->bhl", spread, linear.covariate_row_coefficients().abs().to(x.dtype))
         rows = torch.cat([rows[..., : L - Lc], rows[..., L - Lc :] + covariates], dim=-1)
     attended = added.abs().sum(dim=-1, keepdim=True)  # (B, H, 1)
     total = rows.sum(dim=-1, keepdim=True) + attended + 1e-12
     return (rows + (attended + 1e-12) * attention) / total
+
+
+def in_window_spread(values: Tensor) -> Tensor:
+    """(B, L, K) -> (B, L, K): mean over the window's rows j of |v_l - v_j|, per channel.
+
+    In O(L log L) from the sorted window rather than the (L, L) differences: the i-th
+    smallest of L values s lies above i of them and below L - 1 - i, so its summed
+    distance is s·i - Σ(smaller) + Σ(larger) - s·(L - 1 - i).
+    """
+    L = values.shape[1]
+    ordered, order = values.sort(dim=1)
+    smaller = ordered.cumsum(dim=1) - ordered
+    larger = ordered.sum(dim=1, keepdim=True) - smaller - ordered
+    rank = torch.arange(L, dtype=values.dtype, device=values.device).view(1, L, 1)
+    summed = ordered * rank - smaller + larger - ordered * (L - 1 - rank)
+    return torch.empty_like(values).scatter_(1, order, summed / L)
 
 
 def variable_weights(parts: Tensor, added: Tensor, n_channels: int) -> Tensor:
