@@ -39,6 +39,7 @@ class DataConfig:
     """Which columns to read and how to split the rows chronologically."""
 
     time_col: str | None = None
+    id_col: str | None = None  # many series in one long table: the column naming each
     targets: tuple[str, ...] = ()
     train_end: str | None = None
     val_end: str | None = None

@@ -115,6 +115,7 @@ def train(
     data: opt.DataArg,
     target: opt.Target = [],  # noqa: B006 (typer reads the default, never mutates it)
     time_col: opt.TimeCol = None,
+    id_col: opt.IdCol = None,
     train_end: opt.TrainEnd = None,
     val_end: opt.ValEnd = None,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
@@ -184,6 +185,7 @@ def predict(
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
     threads: opt.Threads = None,
+    series_id: opt.SeriesIds = [],  # noqa: B006 (typer reads the default, never mutates it)
     quiet: opt.Quiet = False,
 ) -> None:
     """Forecast the rows after the given history; CSV (or JSON) on stdout."""
@@ -201,7 +203,7 @@ def predict(
 
     run_predict(model_file, open_source(data), output=output, fmt=format, rolling=rolling,
                 attention_path=attention, explain=explain, top_k=top_k, plot=plot,
-                fill=fill, device=device, quiet=quiet)
+                fill=fill, device=device, quiet=quiet, ids=series_id)
 
 
 @app.command(epilog="Example: tsattn explain m.tsattn data.csv --step 1 --plot layers.png")
@@ -255,6 +257,7 @@ def evaluate(
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
     threads: opt.Threads = None,
+    series_id: opt.SeriesIds = [],  # noqa: B006 (typer reads the default, never mutates it)
     quiet: opt.Quiet = False,
 ) -> None:
     """Score the model and the free baselines on the same windows."""
@@ -263,7 +266,7 @@ def evaluate(
     from tsattn.cli.predict_view import run_evaluate
 
     run_evaluate(model_file, open_source(data), start=start, end=end, season=season,
-                 json_out=json_out, fill=fill, device=device, quiet=quiet)
+                 json_out=json_out, fill=fill, device=device, quiet=quiet, ids=series_id)
 
 
 def _check_model_file(model_file: Path) -> None:
