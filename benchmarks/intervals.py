@@ -15,6 +15,7 @@ generated series nobody tuned on (daily season, drifting level, wandering volati
     .venv/bin/python benchmarks/intervals.py                         # everything (~40 min)
     .venv/bin/python benchmarks/intervals.py --sets illness --horizons 24,60
     .venv/bin/python benchmarks/intervals.py --sets etth1 --horizons 96 --etth1-epochs 2
+    .venv/bin/python benchmarks/intervals.py --sets generated --seed 14
 
 Rows of earlier runs in the JSON are kept unless the same (set, horizon) is run again.
 """
@@ -47,7 +48,7 @@ def train_args(name: str, horizon: int, args: argparse.Namespace) -> list[str]:
             str(p.lookback), "--horizon", str(horizon), "--epochs", str(epochs)]
 
 
-def generated_series(path: Path, n: int = 8000, seed: int = 13) -> Path:
+def generated_series(path: Path, seed: int, n: int = 8000) -> Path:
     """Hourly demand with a daily season, a drifting level and noise whose scale wanders
     (a log random walk), a supply that follows it, and a temperature: 70/10/20 by default."""
     rng = np.random.default_rng(seed)
@@ -162,6 +163,7 @@ def main() -> None:
     parser.add_argument("--sets", default=f"etth1,illness,sample,{GENERATED}")
     parser.add_argument("--horizons", default="", help="only these horizons (default: all)")
     parser.add_argument("--etth1-epochs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=13, help="of the generated series")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/intervals-cpu.json")
     args = parser.parse_args()
     only = {int(h) for h in args.horizons.split(",") if h}
@@ -169,11 +171,13 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.sets.split(","):
-            data = (generated_series(Path(tmp) / "generated.csv") if name == GENERATED
-                    else SETS[name].path)
+            data = (generated_series(Path(tmp) / "generated.csv", seed=args.seed)
+                    if name == GENERATED else SETS[name].path)
             horizons = (48,) if name == GENERATED else SETS[name].horizons
             for horizon in (h for h in horizons if not only or h in only):
                 rows.append(run_case(name, data, horizon, Path(tmp), args))
+                if name == GENERATED:
+                    rows[-1]["data"] = f"{GENERATED} (seed {args.seed})"
                 print(json.dumps({k: v for k, v in rows[-1].items()
                                   if k != "coverage_80_per_step"}), flush=True)
     done = {(r["data"], r["horizon"]) for r in rows}
