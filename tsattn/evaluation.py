@@ -203,6 +203,7 @@ class _Span:
 
 
 def _span_forecasts(loaded: LoadedModel, found: Windows) -> _Span:
+    """One inference run over `found`, for the scores and the rolling calibration alike."""
     x, truth = _target_channels(found)
     pred = run_model(loaded, found).prediction
     return _Span(x.astype(np.float64), pred.astype(np.float64), truth.astype(np.float64),

@@ -103,7 +103,7 @@ class Calibration:
 
     def scores(self, pred: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> np.ndarray:
         """Residuals (W, H, T) divided by their windows' scales, floored as at calibration."""
-        return (truth - pred) / np.maximum(scale, self.floor)[:, None, :]
+        return _normalised(pred, truth, scale, self.floor)
 
     def to_card(self) -> card.Calibration:
         """The plain, typed form stored on the model card (checked when read back)."""
@@ -128,9 +128,14 @@ def calibrate(pred: np.ndarray, truth: np.ndarray, x: np.ndarray,
     """Calibrate on validation windows: forecasts and truths (W, H, T), inputs (W, L, T)."""
     scale = window_scale(x)
     floor = np.maximum(_FLOOR_SHARE * np.median(scale, axis=0), _MIN_FLOOR)
-    scores = (truth - pred) / np.maximum(scale, floor)[:, None, :]
+    scores = _normalised(pred, truth, scale, floor)
     return Calibration(tuple(levels), centred_offsets(scores, levels), floor, len(pred),
                        start)
+
+
+def _normalised(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray,
+                floor: np.ndarray) -> np.ndarray:
+    return (truth - pred) / np.maximum(scale, floor)[:, None, :]
 
 
 @dataclass(frozen=True)
