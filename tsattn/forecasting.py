@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from tsattn.calibration import start_row
 from tsattn.data import Frame, future_labels, time_labels
 from tsattn.errors import DataError
 from tsattn.explain import summarize_attention
@@ -21,6 +23,7 @@ from tsattn.inference import (
     run_model,
     scaled_series,
 )
+from tsattn.intervals import Calibration, KnownScores, RollingOffsets, refresh_rows, rolling_offsets
 
 
 @dataclass
@@ -55,8 +58,8 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
     all_labels = labels + future_labels(last_time, frame.freq or loaded.card.freq, n_rows,
                                         horizon, frame.time_format)
     # horizon 0: input windows only, their targets lie beyond the history
-    inputs = model_windows(loaded, scaled_series(loaded, frame.values),
-                           lookback if rolling else n_rows, n_rows, horizon=0)
+    series = scaled_series(loaded, frame.values)
+    inputs = model_windows(loaded, series, lookback if rolling else n_rows, n_rows, horizon=0)
     out = run_model(loaded, inputs, batch_size, with_attention)
     n_targets = frame.n_targets
     # finite in z-scored units can still overflow float32 once scaled back
@@ -64,7 +67,10 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
                             "forecasts")
     quantiles = None
     if loaded.calibration is not None:
-        z = loaded.calibration.quantiles(out.prediction, out.scale)  # (O, H, T, Q)
+        offsets = recent_offsets(loaded, loaded.calibration, series, frame.times,
+                                 inputs.starts.cpu().numpy() + lookback)
+        z = loaded.calibration.quantiles(out.prediction, out.scale,
+                                         offsets.per_forecast())  # (O, H, T, Q)
         quantiles = require_finite(np.moveaxis(
             loaded.scaler.inverse(np.moveaxis(z, -1, 0), slice(0, n_targets)), 0, -1),
             "forecast quantiles")
@@ -79,6 +85,28 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
         levels=loaded.calibration.levels if loaded.calibration is not None else (),
         quantiles=quantiles,
     )
+
+
+def recent_offsets(loaded: LoadedModel, calibration: Calibration, series: torch.Tensor,
+                   times: np.ndarray | None, origins: np.ndarray) -> RollingOffsets:
+    """Interval offsets of forecasts from `origins`, rolled forward over the history.
+
+    The model forecasts the history's windows that lie after its training part and whose
+    truths are known by the origins; `intervals.rolling_offsets` picks each origin's set,
+    the stored validation offsets when the history is too short (evaluate does the same).
+    """
+    refresh = refresh_rows(calibration.n_windows)
+    earliest = int(origins.min()) - int(origins.min()) % refresh
+    first = max(start_row(times, calibration.start, loaded.card.split.train_end),
+                earliest - calibration.n_windows + 1 - loaded.horizon)
+    known = model_windows(loaded, series, first, int(origins.max()))
+    if len(known) < calibration.n_windows:
+        return RollingOffsets(calibration.offsets[None], np.zeros(len(origins), dtype=int))
+    out = run_model(loaded, known)
+    truth = known.everything()[1].cpu().numpy()
+    scores = calibration.scores(out.prediction, truth, out.scale)
+    ends = known.starts.cpu().numpy() + loaded.lookback + loaded.horizon
+    return rolling_offsets(calibration, KnownScores(scores, ends), origins)
 
 
 def attention_summary(loaded: LoadedModel, result: ForecastResult, top_k: int,
