@@ -159,6 +159,7 @@ META_EDITS.update({
     "meta-lookback-10-12": lambda m: _set(m, "config.model.lookback", 10**12),
     "meta-huge-model": _bigger_model,
     "meta-metrics-huge": lambda m: _set(m, "metrics.best_val_mse", 10**400),
+    "meta-calibration-start-not-a-time": lambda m: _set(m, "calibration.start", "soon"),
 })
 TEXT_EDITS = {
     "meta-5000-digit-integer": lambda t: t.replace('"epochs_run": ', '"epochs_run": '
@@ -390,6 +391,8 @@ CASES = [
     model_case("model-scaler-scale-overflows", "meta-scaler-scale-overflows",
                ("scaler statistics", "retrain")),
     model_case("model-weights-nan", "weights-nan", ("nan or infinite weights", "retrain")),
+    model_case("model-calibration-start-not-a-time", "meta-calibration-start-not-a-time",
+               ("calibration starts at 'soon'", "retrain")),
     model_case("model-weights-inf", "weights-inf", ("nan or infinite weights",)),
     model_case("model-forecast-overflows", "weights-overflow",
                ("produced nan or infinite forecasts", "retrain")),

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from tsattn.device import autocast_for
+from tsattn.errors import CheckpointError
 from tsattn.intervals import Calibration, calibrate
 from tsattn.windows import Windows
 
@@ -61,4 +62,9 @@ def start_row(times: np.ndarray | None, start: str | None, fallback: int) -> int
     """
     if times is None or start is None:
         return fallback
-    return int(np.searchsorted(times, np.datetime64(start), side="left"))
+    try:
+        when = np.datetime64(start)
+    except ValueError:
+        raise CheckpointError(f"the model file's interval calibration starts at {start!r}, "
+                              "which is not a time; retrain the model") from None
+    return int(np.searchsorted(times, when, side="left"))
