@@ -405,10 +405,11 @@ CASES = [
                ("truncated or corrupt",)),
     model_case("model-infinity-in-metadata", "meta-infinity-constant",
                ("truncated or corrupt",)),
+    # the training file's length: evaluate calibrates intervals on the validation rows
     Case("evaluate-json-forecast-overflows", ("evaluate", "{d}/model.tsattn", "{d}/data.csv",
-                                              "--from", "30", "--json", "-q"), MODEL,
+                                              "--from", "500", "--json", "-q"), MODEL,
          ("produced nan or infinite forecasts",),
-         {"data.csv": GOOD, "model.tsattn": ("model", "weights-overflow")}),
+         {"data.csv": csv_text(rows(600)), "model.tsattn": ("model", "weights-overflow")}),
     Case("info-json-infinity-in-metadata", ("info", "{d}/model.tsattn", "--json"), MODEL,
          ("truncated or corrupt",), {"model.tsattn": ("model", "meta-infinity-constant")}),
     Case("info-metrics-huge", ("info", "{d}/model.tsattn"), MODEL,
