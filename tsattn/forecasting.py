@@ -20,10 +20,11 @@ from tsattn.explain import summarize_attention
 from tsattn.inference import LoadedModel, model_windows, run_model, scaled_series
 from tsattn.windows import Windows
 
-# floats of attention (origins x horizon x lookback) one chunk may hold, about 32 MB, and
-# the most origins in a chunk without attention
-CHUNK_ATTENTION_FLOATS = 8_000_000
+# the most origins in a chunk without and with attention (whose summary is a few dicts per
+# step), and the most attention weights (origins x horizon x lookback) one chunk may hold
 CHUNK_ORIGINS = 4096
+CHUNK_ORIGINS_ATTENTION = 512
+CHUNK_ATTENTION_FLOATS = 8_000_000
 
 
 @dataclass
@@ -55,7 +56,7 @@ def chunk_origins(loaded: LoadedModel, with_attention: bool) -> int:
     if not with_attention:
         return CHUNK_ORIGINS
     per_origin = loaded.horizon * loaded.lookback
-    return max(1, min(CHUNK_ORIGINS, CHUNK_ATTENTION_FLOATS // per_origin))
+    return max(1, min(CHUNK_ORIGINS_ATTENTION, CHUNK_ATTENTION_FLOATS // per_origin))
 
 
 def predict_chunks(loaded: LoadedModel, frame: Frame, rolling: bool = False,
