@@ -4,8 +4,9 @@ Why: a user with a 1M-row file, or a long table of 10k series, needs to know whe
 command fits the machine and how it grows. Every case runs as its own process (the CLI,
 or the reader called from Python) and its peak resident memory is read from the kernel
 (`wait4`'s ru_maxrss), so a case's figure includes Python, pandas and torch themselves
-(the `baseline` rows: the imports alone). The data is generated (hourly, a daily cycle
-plus noise; one covariate), so the script needs no download. The models are tiny and
+(the `baseline` rows: the imports alone). The data is generated (one row a minute, so 10M rows
+stay inside pandas' years; a cycle of 24 rows plus noise; one covariate), so the script
+needs no download. The models are tiny and
 train for one epoch: model quality is not the point here, the cost of the data is.
 
 Cases per row count N: reading the CSV and the Parquet file (`read_frame`), `predict
@@ -43,8 +44,9 @@ READ = ("from pathlib import Path; from tsattn.data import read_frame; "
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
-    p.add_argument("--series", type=int, default=10_000, help="series of the long table")
+    p.add_argument("--rows", type=int, nargs="*", default=[100_000, 1_000_000])
+    p.add_argument("--series", type=int, default=10_000,
+                   help="series of the long table (0: none)")
     p.add_argument("--series-rows", type=int, default=500)
     p.add_argument("--attention-rows", type=int, default=100_000,
                    help="largest N for which predict --rolling also writes --attention")
@@ -84,11 +86,11 @@ def python(code: str) -> list[str]:
 
 
 def one_series(n: int, folder: Path) -> tuple[Path, Path]:
-    """An hourly series of n rows (target v, covariate x) as CSV and Parquet."""
+    """A series of n rows a minute apart (target v, covariate x) as CSV and Parquet."""
     rng = np.random.default_rng(n)
     t = np.arange(n)
     df = pd.DataFrame({
-        "date": pd.date_range("2000-01-01", periods=n, freq="h").strftime("%Y-%m-%d %H:%M"),
+        "date": pd.date_range("2000-01-01", periods=n, freq="min").strftime("%Y-%m-%d %H:%M"),
         "v": np.round(10 + np.sin(2 * np.pi * t / 24) + 0.1 * rng.normal(size=n), 4),
         "x": np.round(np.cos(2 * np.pi * t / 24), 4)})
     csv, parquet = folder / f"rows{n}.csv", folder / f"rows{n}.parquet"
@@ -159,7 +161,7 @@ def print_row(r: dict) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     opts = parse_args(argv)
-    rows = []
+    rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for name, code in (("import pandas (baseline)", "import tsattn.data"),
@@ -171,14 +173,19 @@ def main(argv: list[str] | None = None) -> None:
         measure(tsattn("train", str(small), "-t", "v", "-o", str(model), *MODEL))
         for n in opts.rows:
             rows += single_cases(n, opts, folder, model)
+            save(opts.json, rows)  # a long run keeps what it measured
         if opts.series:
             rows += series_cases(opts, folder)
+    save(opts.json, rows)
+    print(f"wrote {opts.json}")
+
+
+def save(path: Path, rows: list[dict]) -> None:
     result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "python": platform.python_version()},
               "model": MODEL, "cases": rows}
-    opts.json.parent.mkdir(parents=True, exist_ok=True)
-    opts.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {opts.json}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
