@@ -13,11 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from tsattn.calibration import start_row
 from tsattn.data import Frame, future_labels, time_labels
 from tsattn.errors import DataError
 from tsattn.explain import summarize_attention
 from tsattn.inference import LoadedModel, model_windows, run_model, scaled_series
+from tsattn.intervals import Calibration, KnownScores, RollingOffsets, refresh_rows, rolling_offsets
 from tsattn.windows import Windows
 
 # the most origins in a chunk without and with attention (whose summary is a few dicts per
@@ -94,7 +97,10 @@ def _forecast(loaded: LoadedModel, frame: Frame, inputs: Windows, labels: list[s
     values = loaded.scaler.inverse(out.prediction, slice(0, n_targets))
     quantiles = None
     if loaded.calibration is not None:
-        z = loaded.calibration.quantiles(out.prediction, out.scale)  # (O, H, T, Q)
+        offsets = recent_offsets(loaded, loaded.calibration, inputs.series, frame.times,
+                                 inputs.starts.cpu().numpy() + lookback)
+        z = loaded.calibration.quantiles(out.prediction, out.scale,
+                                         offsets.per_forecast())  # (O, H, T, Q)
         quantiles = np.moveaxis(
             loaded.scaler.inverse(np.moveaxis(z, -1, 0), slice(0, n_targets)), 0, -1)
     ends = (inputs.starts.cpu() + lookback).tolist()
@@ -108,6 +114,28 @@ def _forecast(loaded: LoadedModel, frame: Frame, inputs: Windows, labels: list[s
         levels=loaded.calibration.levels if loaded.calibration is not None else (),
         quantiles=quantiles,
     )
+
+
+def recent_offsets(loaded: LoadedModel, calibration: Calibration, series: torch.Tensor,
+                   times: np.ndarray | None, origins: np.ndarray) -> RollingOffsets:
+    """Interval offsets of forecasts from `origins`, rolled forward over the history.
+
+    The model forecasts the history's windows that lie after its training part and whose
+    truths are known by the origins; `intervals.rolling_offsets` picks each origin's set,
+    the stored validation offsets when the history is too short (evaluate does the same).
+    """
+    refresh = refresh_rows(calibration.n_windows)
+    earliest = int(origins.min()) - int(origins.min()) % refresh
+    first = max(start_row(times, calibration.start, loaded.card.split.train_end),
+                earliest - calibration.n_windows + 1 - loaded.horizon)
+    known = model_windows(loaded, series, first, int(origins.max()))
+    if len(known) < calibration.n_windows:
+        return RollingOffsets(calibration.offsets[None], np.zeros(len(origins), dtype=int))
+    out = run_model(loaded, known)
+    truth = known.everything()[1].cpu().numpy()
+    scores = calibration.scores(out.prediction, truth, out.scale)
+    ends = known.starts.cpu().numpy() + loaded.lookback + loaded.horizon
+    return rolling_offsets(calibration, KnownScores(scores, ends), origins)
 
 
 def attention_summary(loaded: LoadedModel, result: ForecastResult, top_k: int,
