@@ -38,6 +38,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from tsattn.errors import OutputError
 
@@ -260,8 +261,63 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A file to write in pieces (a streamed forecast) that replaces `path` in one step when
+    the block ends, with the other outputs of its `output_batch`; on any failure, or an
+    exception in the block, the old file stays. Standard output (`-`), the file it already
+    writes to, a device or a FIFO is written in place instead, as the pieces come.
+    """
+    if str(path) == STDOUT or _same_as_stdout(Path(path)) or _is_direct(Path(path)):
+        with _direct_writer(path) as fh:
+            yield fh
+        return
+    batch = _BATCH.get()
+    one = batch if batch is not None else _Batch()
+    with _staging(Path(path), one.staged) as fh:
+        yield fh
+    if batch is None:
+        one.commit()
+
+
+@contextlib.contextmanager
+def _direct_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """Standard output (or its own file), a device or a FIFO, streamed; errors are exit 5."""
+    to_stdout = str(path) == STDOUT or _same_as_stdout(Path(path))
+    where = "standard output" if to_stdout else str(path)
+    try:
+        if to_stdout:
+            if sys.stdout is None:
+                raise OutputError("standard output is closed; redirect it to a file or give "
+                                  "-o FILE")
+            sys.stdout.flush()
+            yield sys.stdout.buffer
+            sys.stdout.buffer.flush()
+        else:
+            check_writable(Path(path))
+            with open(path, "wb") as fh:
+                yield fh
+    except BrokenPipeError:
+        if to_stdout:
+            raise
+        raise OutputError(f"cannot write {where!r}: its reader went away (broken pipe); "
+                          f"keep a reader on it or {_FIX}") from None
+    except (OSError, ValueError) as exc:
+        raise _write_error(where, exc) from exc
+
+
 def _stage(path: Path, data: bytes) -> _Staged:
-    """Write `data` to a locked temp file beside `path`, on disk, not yet renamed.
+    """Write `data` to a locked temp file beside `path`, on disk, not yet renamed."""
+    done: list[_Staged] = []
+    with _staging(path, done) as fh:
+        fh.write(data)
+    return done[0]
+
+
+@contextlib.contextmanager
+def _staging(path: Path, done: list[_Staged]) -> Iterator[BinaryIO]:
+    """A locked temp file beside `path` to write; when the block ends it is on disk and
+    added to `done`, not yet renamed. On an error or an exception it is removed.
 
     A symlink is followed, so the link stays and its target gets the content. The temp
     file is created with mode 0o666 minus the umask (as `open` would), not the 0o600 of
@@ -279,10 +335,10 @@ def _stage(path: Path, data: bytes) -> _Staged:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
         with os.fdopen(fd, "wb", closefd=False) as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        return _Staged(path, tmp, fd)
+        done.append(_Staged(path, tmp, fd))
     except BaseException as exc:
         if fd is not None:
             os.close(fd)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -51,6 +54,20 @@ def write_output(dest: str | None, text: str) -> None:
     from tsattn.files import write_output_bytes
 
     write_output_bytes("-" if dest is None else dest, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def open_output(dest: str | None) -> Iterator[TextIO]:
+    """A text stream for output written in pieces: stdout for None or '-', else a file
+    that appears whole when the block ends (and not at all if it fails; see tsattn.files)."""
+    from tsattn.files import atomic_writer
+
+    with atomic_writer("-" if dest is None else dest) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        try:
+            yield text
+        finally:
+            text.detach()  # flushes; the writer closes the file itself, after its fsync
 
 
 def write_png(dest: Path, png: bytes | None) -> None:
