@@ -18,6 +18,7 @@ from tsattn.models.attention import (
     build_score,
     tokens_to_steps,
 )
+from tsattn.models.base import in_window_spread
 from tsattn.models.dropout import Dropout
 from tsattn.models.lstm_attention import recency_prior
 
@@ -163,6 +164,15 @@ def test_row_coefficients_rebuild_the_linear_forecast() -> None:
         by_rows += torch.einsum("blk,lkh->bh", x[:, -Lc:, 1:],
                                 model.linear.covariate_row_coefficients()[0])
     torch.testing.assert_close(base[..., 0], by_rows, atol=1e-4, rtol=1e-4)
+
+
+def test_in_window_spread_is_the_mean_absolute_difference_and_never_negative() -> None:
+    values = torch.randn(3, 40, 2) * 100 + 1e4
+    values[0, :, 0] = 5.0  # a constant channel: every difference is 0, none below
+    expected = (values.double().unsqueeze(2) - values.double().unsqueeze(1)).abs().mean(2)
+    spread = in_window_spread(values)
+    assert bool((spread >= 0).all())
+    torch.testing.assert_close(spread.double(), expected, atol=1e-3, rtol=1e-5)
 
 
 def test_read_map_follows_the_linear_weights_when_the_attention_path_is_silent() -> None:

@@ -240,12 +240,14 @@ def in_window_spread(values: Tensor) -> Tensor:
     distance is s·i - Σ(smaller) + Σ(larger) - s·(L - 1 - i).
     """
     L = values.shape[1]
-    ordered, order = values.sort(dim=1)
+    # centred first: the sums below cancel, and small numbers keep float32's precision
+    ordered, order = (values - values.mean(dim=1, keepdim=True)).sort(dim=1)
     smaller = ordered.cumsum(dim=1) - ordered
     larger = ordered.sum(dim=1, keepdim=True) - smaller - ordered
-    rank = torch.arange(L, dtype=values.dtype, device=values.device).view(1, L, 1)
+    rank = torch.arange(L, dtype=ordered.dtype, device=values.device).view(1, L, 1)
     summed = ordered * rank - smaller + larger - ordered * (L - 1 - rank)
-    return torch.empty_like(values).scatter_(1, order, summed / L)
+    summed = summed.clamp_min(0) / L  # rounding can leave tiny negatives where values tie
+    return torch.empty_like(values).scatter_(1, order, summed)
 
 
 def variable_weights(parts: Tensor, added: Tensor, n_channels: int) -> Tensor:
