@@ -113,13 +113,13 @@ NORMALISERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 def validation_forecasts(model_path: Path, data: Path) -> dict[str, tuple]:
     """(inputs, forecast, truth) on the validation windows for the model and each baseline."""
     from tsattn.baselines import season_length
-    from tsattn.data import read_frame
     from tsattn.evaluation import point_forecasters, validation_windows
-    from tsattn.inference import history_columns, load_forecaster, run_model, scaled_series
+    from tsattn.inference import load_forecaster, run_model, scaled_series
+    from tsattn.known import read_history
 
     loaded = load_forecaster(model_path)
-    frame = read_frame(data, **history_columns(loaded))
-    series = scaled_series(loaded, frame.values)
+    frame = read_history(data, loaded.card)
+    series = scaled_series(loaded, frame)
     found = validation_windows(loaded, series)
     inputs, targets = found.everything()
     x, truth = inputs[..., : found.n_targets].cpu().numpy(), targets.cpu().numpy()

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from tsattn.card import ModelCard
-from tsattn.data import Frame, read_frame
+from tsattn.data import Frame
 from tsattn.evaluation import evaluate, scored_rows
 from tsattn.forecasting import ForecastResult, predict
-from tsattn.inference import LoadedModel, history_columns, load_forecaster
+from tsattn.inference import LoadedModel, load_forecaster
+from tsattn.known import read_history
 from tsattn.output import forecast_columns
 
 if TYPE_CHECKING:
@@ -44,13 +45,14 @@ class Model:
         """Everything the model file says: columns, frequency, split, config, metrics."""
         return self.loaded.card
 
-    def read(self, data: pd.DataFrame | Source, fill: str = "none") -> Frame:
-        """History as the model reads it: its columns, checked like a CSV from the CLI."""
-        if not isinstance(data, (Path, str, io.TextIOBase)) and hasattr(data, "to_csv"):
-            data = io.StringIO(data.to_csv(index=False))
-        elif isinstance(data, str):
-            data = Path(data)
-        return read_frame(data, fill=fill, **history_columns(self.loaded))
+    def read(self, data: pd.DataFrame | Source, fill: str = "none",
+             future: pd.DataFrame | Source | None = None) -> Frame:
+        """History as the model reads it: its columns, checked like a CSV from the CLI.
+
+        Known covariates' values over the horizon come as rows after the history with the
+        targets empty, or as `future`."""
+        return read_history(_source(data), self.card, fill,
+                            None if future is None else _source(future))
 
     def forecast(self, frame: Frame, rolling: bool = False,
                  with_attention: bool = True) -> ForecastResult:
@@ -64,11 +66,13 @@ class Model:
         return evaluate(self.loaded, frame, first, stop, season)
 
     def predict(self, data: pd.DataFrame | Source, rolling: bool = False,
-                fill: str = "none") -> pd.DataFrame:
+                fill: str = "none", future: pd.DataFrame | Source | None = None
+                ) -> pd.DataFrame:
         """The forecast as a DataFrame with the columns of `tsattn predict`'s CSV."""
         import pandas as pd
 
-        result = self.forecast(self.read(data, fill), rolling=rolling, with_attention=False)
+        result = self.forecast(self.read(data, fill, future), rolling=rolling,
+                               with_attention=False)
         return pd.DataFrame(forecast_columns(result, self.card.time_col, rolling))
 
     def evaluate(self, data: pd.DataFrame | Source, start: str | None = None,
@@ -81,3 +85,9 @@ class Model:
 def load(path: Path | str, device: str = "cpu") -> Model:
     """Open a model file written by `tsattn train` (never unpickled, validated once)."""
     return Model(load_forecaster(Path(path), device))
+
+
+def _source(data: pd.DataFrame | Source) -> Path | TextIO:
+    if not isinstance(data, (Path, str, io.TextIOBase)) and hasattr(data, "to_csv"):
+        return io.StringIO(data.to_csv(index=False))
+    return Path(data) if isinstance(data, str) else data

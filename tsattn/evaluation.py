@@ -86,7 +86,7 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
     Each forecaster's intervals come from its own residuals on the validation windows, by
     the same method; the model uses the calibration stored in its file (what predict shows).
     """
-    series = scaled_series(loaded, frame.values)
+    series = scaled_series(loaded, frame)
     split = loaded.card.split
     test = _window_forecasts(loaded, evaluation_windows(loaded, series, first, end))
     val = _window_forecasts(loaded, validation_windows(loaded, series))

@@ -45,6 +45,7 @@ from tsattn.device import autocast_for, resolve_device
 from tsattn.distributed import Cluster, Shards
 from tsattn.errors import CheckpointError, DataError
 from tsattn.intervals import Calibration
+from tsattn.known import model_input
 from tsattn.models import Forecaster, build_model
 from tsattn.models.linear import (
     CovariateEquations,
@@ -99,7 +100,7 @@ def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
             "at least that many; move --train-end/--val-end apart or use a shorter --horizon"
         )
     scaler = fit_scaler(frame.values[:train_end])
-    series = torch.from_numpy(scaler.transform(frame.values)).to(device)
+    series = torch.from_numpy(model_input(frame, scaler, horizon)).to(device)
     n_targets = frame.n_targets
     train_w = Windows.between(series, 0, train_end, lookback, horizon, n_targets)
     val_w = Windows.between(series, train_end, val_end, lookback, horizon, n_targets)
@@ -133,6 +134,9 @@ def fit_free_baselines(model: Forecaster, prep: Prepared, freq: str | None,
         if model.linear.n_covariates:
             covariates = _fit_covariates(model.linear, prep, batch_size)
             linear = dataclasses.replace(linear, covariate_ridge=covariates)
+        if model.linear.n_known:
+            known = _fit_known(model.linear, prep, batch_size)
+            linear = dataclasses.replace(linear, known_ridge=known)
     period = season_length(freq, None, prep.run.model.lookback)
     return FreeBaselines(linear, validation_baselines(train, val, prep.val, period))
 
@@ -144,6 +148,16 @@ def _fit_covariates(path: LinearPath, prep: Prepared, batch_size: int) -> list[f
     val = CovariateEquations.of(prep.val.batches(batch_size), path)
     weight, chosen = fit_covariates(folds, val, path.n_covariates)
     path.load_solution(path.weight, weight)
+    return chosen
+
+
+def _fit_known(path: LinearPath, prep: Prepared, batch_size: int) -> list[float | None]:
+    """Third stage: what is left, on the known covariates over the horizon."""
+    folds = [CovariateEquations.of_known(part.batches(batch_size), path)
+             for part in prep.train.folds(LINEAR_FOLDS)]
+    val = CovariateEquations.of_known(prep.val.batches(batch_size), path)
+    weight, chosen = fit_covariates(folds, val, path.n_known)
+    path.load_solution(path.weight, known_weight=weight)
     return chosen
 
 
@@ -182,7 +196,8 @@ def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float,
     last_time = time_labels(frame, slice(-1, None))[0] if frame.times is not None else None
     linear = free.linear
     return ModelCard(
-        targets=frame.targets, covariates=frame.covariates, header=frame.header,
+        targets=frame.targets, covariates=frame.covariates, known=frame.known_columns,
+        calendar=frame.calendar, header=frame.header,
         time_col=frame.time_col, freq=frame.freq, last_time=last_time,
         n_rows=len(frame.values), split=Split(prep.train_end, prep.val_end),
         scaler=ScalerStats(tuple(map(float, prep.scaler.mean)),
@@ -195,6 +210,8 @@ def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float,
             linear_ridge=None if linear is None else linear.ridge,
             covariate_ridge=None if linear is None or linear.covariate_ridge is None
             else tuple(linear.covariate_ridge),
+            known_ridge=None if linear is None or linear.known_ridge is None
+            else tuple(linear.known_ridge),
             attention_share=share,
         ),
         tsattn_version=__version__,

@@ -17,10 +17,11 @@ import torch
 from tsattn.card import ModelCard
 from tsattn.checkpoint import load_checkpoint
 from tsattn.config import RunConfig
-from tsattn.data import Scaler
+from tsattn.data import Frame, Scaler
 from tsattn.device import autocast_for, resolve_device
 from tsattn.errors import CheckpointError
 from tsattn.intervals import Calibration, window_scale
+from tsattn.known import model_input
 from tsattn.models import build_model
 from tsattn.windows import Windows
 
@@ -78,20 +79,10 @@ def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
     return LoadedModel(model.to(torch_device).eval(), card, scaler, torch_device, calibration)
 
 
-def history_columns(loaded: LoadedModel) -> dict:
-    """The read_frame arguments that select the columns the model was trained on.
-
-    `names` (the training file's header) lets history without a header line be read, as
-    `tail -n 400 f.csv | tsattn predict m -` gives.
-    """
-    card = loaded.card
-    return {"time_col": card.time_col, "targets": card.targets,
-            "covariates": card.covariates, "names": card.header or None}
-
-
-def scaled_series(loaded: LoadedModel, values: np.ndarray) -> torch.Tensor:
-    """The raw (N, C) history z-scored with the training statistics, on the model's device."""
-    return torch.from_numpy(loaded.scaler.transform(values)).to(loaded.device)
+def scaled_series(loaded: LoadedModel, frame: Frame) -> torch.Tensor:
+    """The history z-scored with the training statistics, known covariates read H rows
+    ahead (`known.model_input`), on the model's device."""
+    return torch.from_numpy(model_input(frame, loaded.scaler, loaded.horizon)).to(loaded.device)
 
 
 def model_windows(loaded: LoadedModel, series: torch.Tensor, first_target: int, end: int,

@@ -20,10 +20,11 @@ from tsattn.output import forecast_csv, forecast_json, scores_json
 
 
 def load_history(model_file: Path, source: Path | TextIO, fill: str, device: str,
-                 quiet: bool) -> tuple[Model, Frame]:
-    """The model, and the history restricted to the columns it was trained on."""
+                 quiet: bool, future: Path | None = None) -> tuple[Model, Frame]:
+    """The model, and the history restricted to the columns it was trained on (with the
+    known covariates' future rows, from the history or the `future` file)."""
     model = load(model_file, device)
-    frame = model.read(source, fill)
+    frame = model.read(source, fill, future)
     if not quiet:
         warn(frame.warnings)
     return model, frame
@@ -31,9 +32,10 @@ def load_history(model_file: Path, source: Path | TextIO, fill: str, device: str
 
 def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, fmt: str,
                 rolling: bool, attention_path: str | None, explain: bool, top_k: int,
-                plot: Path | None, fill: str, device: str, quiet: bool) -> None:
+                plot: Path | None, fill: str, device: str, quiet: bool,
+                future: Path | None = None) -> None:
     _check_plotting(plot)
-    model, frame = load_history(model_file, source, fill, device, quiet)
+    model, frame = load_history(model_file, source, fill, device, quiet, future)
     show_table = explain or (sys.stderr.isatty() and not quiet)
     need_attention = bool(attention_path) or show_table or fmt == "json" or plot is not None
     result = model.forecast(frame, rolling=rolling, with_attention=need_attention)
@@ -88,11 +90,11 @@ def plot_last_forecast(path: Path, model: Model, frame: Frame, result: ForecastR
 
 def run_explain(model_file: Path, source: Path | TextIO, *, steps: list[int] | None,
                 top_k: int, plot: Path | None, json_out: bool, fill: str, device: str,
-                quiet: bool) -> None:
+                quiet: bool, future: Path | None = None) -> None:
     """The most attended inputs of the last forecast, with their values, as a table
     (and as the attention summary on stdout with --json)."""
     _check_plotting(plot)
-    model, frame = load_history(model_file, source, fill, device, quiet)
+    model, frame = load_history(model_file, source, fill, device, quiet, future)
     result = model.forecast(frame)
     summary = attention_summary(model.loaded, result, top_k, frame=frame)
     try:

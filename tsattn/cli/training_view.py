@@ -11,8 +11,8 @@ from tsattn.checkpoint import read_card, resume_path
 from tsattn.cli.ranks import in_torchrun, is_main_rank
 from tsattn.cli.render import ProgressObserver, console, key_value_table, one_line, warn
 from tsattn.config import RunConfig
-from tsattn.data import read_frame
 from tsattn.errors import Interrupted, TrainingError, TsattnError
+from tsattn.known import read_training
 from tsattn.plan import resolve
 
 if TYPE_CHECKING:
@@ -22,8 +22,7 @@ if TYPE_CHECKING:
 def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume: bool,
                  quiet: bool) -> None:
     quiet = quiet or not is_main_rank()
-    frame = read_frame(source, time_col=run.data.time_col, targets=run.data.targets,
-                       fill=run.data.fill)
+    frame = read_training(source, run.data)
     if not quiet:
         warn(frame.warnings)
     run = resolve(run, frame)
