@@ -257,8 +257,8 @@ class CovariateEquations:
         only the features in `keep` (the others get weight 0)."""
         F = self.gram.shape[0]
         keep = torch.ones(F, dtype=torch.bool, device=self.gram.device) if keep is None else keep
-        scale = torch.diagonal(self.gram).mean().clamp_min(1e-12)
         gram = self.gram[keep][:, keep]
+        scale = torch.diagonal(gram).mean().clamp_min(1e-12)  # of the features kept only
         eye = torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
         weight = torch.zeros_like(self.cross[target])
         weight[keep] = torch.linalg.solve(gram + ridge * scale * eye, self.cross[target][keep])
@@ -322,8 +322,12 @@ def fit_covariates(folds: list[CovariateEquations], val: CovariateEquations,
                   for ridge in grid}
         ridge = min(errors, key=errors.__getitem__)
         if errors[ridge] < (1 - MARGIN) * ignored:
+            keep = _useful(folds, val, t, ridge, n_covariates)
+            # the penalty again, for the columns kept: one chosen beside a column of noise
+            # is heavier than the useful ones alone need
+            ridge = _best_ridge(folds, val, t, keep, grid)
             chosen[t] = ridge
-            best[t] = _without_useless(folds, val, t, ridge, n_covariates)
+            best[t] = train.solve_for(t, ridge, keep)
     return best, chosen
 
 
@@ -339,9 +343,17 @@ def _held_out(folds: list[CovariateEquations], val: CovariateEquations, t: int,
     return sse / (count * train.cross.shape[2])
 
 
-def _without_useless(folds: list[CovariateEquations], val: CovariateEquations, t: int,
-                     ridge: float, n_covariates: int) -> Tensor:
-    """Target t's weights (F, H) after leaving out, one at a time, every covariate whose
+def _best_ridge(folds: list[CovariateEquations], val: CovariateEquations, t: int,
+                keep: Tensor, grid: tuple[float, ...]) -> float:
+    """The penalty with target t's lowest held-out error, reading the features `keep`."""
+    errors = {ridge: _held_out(folds, val, t, lambda eq, r=ridge: eq.solve_for(t, r, keep))
+              for ridge in grid}
+    return min(errors, key=errors.__getitem__)
+
+
+def _useful(folds: list[CovariateEquations], val: CovariateEquations, t: int,
+            ridge: float, n_covariates: int) -> Tensor:
+    """Target t's features (F,) left after leaving out, one at a time, every covariate whose
     absence does not raise the held-out error; features are in (Lc, K) order."""
     train = sum(folds[1:], folds[0])
     F = train.gram.shape[0]
@@ -355,4 +367,4 @@ def _without_useless(folds: list[CovariateEquations], val: CovariateEquations, t
         trial_error = _held_out(folds, val, t, lambda eq, m=trial: eq.solve_for(t, ridge, m))
         if trial_error <= error:
             keep, error = trial, trial_error
-    return train.solve_for(t, ridge, keep)
+    return keep
