@@ -178,6 +178,11 @@ def test_default_model_reads_the_driver_and_the_known_flag(tmp_path: Path, answe
         1900:1924]
     assert np.mean((np.array([float(row[1]) for row in forecast]) - truth) ** 2) < 0.5
 
+    shown = run_cli("predict", str(model), str(history), "--future", str(future), "--explain",
+                    "--quiet", columns=80)
+    assert shown.returncode == 0, shown.stderr
+    assert "variables" in shown.stderr and "drive " in shown.stderr, shown.stderr
+
     # over many origins: in one forecast the flag may stay off over the whole horizon
     done = run_cli("predict", str(model), str(history), "--future", str(future), "--rolling",
                    "--attention", str(attention))
@@ -192,3 +197,16 @@ def test_default_model_reads_the_driver_and_the_known_flag(tmp_path: Path, answe
     # explains too (docs/covariates.md, "Variable weights")
     assert mean["drive"] + mean["flag"] > 0.6 and min(mean["drive"], mean["flag"]) > 0.2, mean
     assert mean["noise"] < 0.01, mean
+
+
+def test_the_forecast_plot_draws_the_variables_panel(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from tsattn.plotting import plot_forecast
+
+    times = [f"2024-01-01 {h:02d}:00" for h in range(12)]
+    common = dict(targets=["y"], history_times=times[:8], history=np.zeros((8, 1)),
+                  forecast_times=times[8:], forecast=np.ones((4, 1)), attention=None)
+    png = plot_forecast(None, **common, variables=(["y", "$x$"], np.full((4, 2), 0.5)))
+    assert png is not None and png.startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="variables must have shape"):
+        plot_forecast(None, **common, variables=(["y", "x"], np.full((3, 2), 0.5)))

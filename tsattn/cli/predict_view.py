@@ -84,6 +84,8 @@ def plot_last_forecast(path: Path, model: Model, frame: Frame, result: ForecastR
         band=band, band_label=label,
         attention_note="averaged over the steps: " + describe_concentration(
             map_concentration(result.attention[-1], model.loaded.model.token_spans)),
+        variables=None if result.variables is None or result.variables.shape[-1] < 2 else (
+            list(model.card.columns), result.variables[-1]),
     )
     write_png(path, png)
 
