@@ -194,7 +194,7 @@ def test_default_model_reads_the_driver_and_the_known_flag(tmp_path: Path, answe
     assert sum(mean.values()) == pytest.approx(1.0, abs=1e-4)
     # the drivers carry most of the weight, the noise column none; the target's own history
     # keeps about a third: the stagewise fit gives it the mean reversion that the driver
-    # explains too (docs/covariates.md, "Variable weights")
+    # explains too (benchmarks/README.md, "Known covariates")
     assert mean["drive"] + mean["flag"] > 0.6 and min(mean["drive"], mean["flag"]) > 0.2, mean
     assert mean["noise"] < 0.01, mean
 
