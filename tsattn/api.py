@@ -10,23 +10,28 @@ scores = model.evaluate(test)            # {"windows": ..., "scores": {"model": 
 
 The CLI is built on the same calls (`Model.read`, `Model.forecast`, `Model.score`), so a
 DataFrame gets exactly the validation, forecast and scores that `tsattn predict` and
-`tsattn evaluate` give a CSV file.
+`tsattn evaluate` give a CSV file. A model trained on many series (`--id-col`) reads a long
+table with `Model.read_series`: each series comes with the model as that series sees it
+(its own scaler and split), and `predict`/`evaluate` cover every series or those in `ids`.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from tsattn.card import ModelCard
 from tsattn.data import Frame
-from tsattn.evaluation import evaluate, scored_rows
+from tsattn.errors import UsageError
+from tsattn.evaluation import combine, evaluate, scored_rows
 from tsattn.forecasting import ForecastResult, predict
-from tsattn.inference import LoadedModel, load_forecaster
-from tsattn.known import read_history
+from tsattn.inference import LoadedModel, for_series, load_forecaster
+from tsattn.known import read_history, read_history_panel
 from tsattn.output import forecast_columns
+from tsattn.series import select_series
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,8 +56,28 @@ class Model:
 
         Known covariates' values over the horizon come as rows after the history with the
         targets empty, or as `future`."""
+        if self.card.id_col is not None:
+            raise UsageError(f"this model forecasts many series (--id-col "
+                             f"{self.card.id_col!r}); explain and --plot read one series and "
+                             "are not available for it: use predict (--attention) or "
+                             "evaluate, with --id to choose series")
         return read_history(_source(data), self.card, fill,
                             None if future is None else _source(future))
+
+    def read_series(self, data: pd.DataFrame | Source, fill: str = "none",
+                    ids: Sequence[str] = ()) -> tuple[list[Series], list[str]]:
+        """Each wanted series of a long table (all the model knows, or `ids`) and warnings
+        for people: series the model was not trained on, and each series' own notes."""
+        if self.card.id_col is None:
+            if ids:
+                raise UsageError("--id chooses series of a model trained with --id-col; this "
+                                 "model has one series, so leave --id out")
+            raise UsageError("this model was trained on one series; read its history with read")
+        panel = read_history_panel(_source(data), self.card, fill)
+        chosen, notes = select_series(panel, self.card.series, list(ids))
+        notes += [f"series {entry.id!r}: {w}" for frame, entry in chosen for w in frame.warnings]
+        return [Series(entry.id, frame, Model(for_series(self.loaded, entry)))
+                for frame, entry in chosen], notes
 
     def forecast(self, frame: Frame, rolling: bool = False,
                  with_attention: bool = True) -> ForecastResult:
@@ -65,29 +90,61 @@ class Model:
         first, stop = scored_rows(self.loaded, frame, start, end)
         return evaluate(self.loaded, frame, first, stop, season)
 
+    def score_series(self, series: Sequence[Series], start: str | None = None,
+                     end: str | None = None, season: int | None = None
+                     ) -> tuple[dict, list[str]]:
+        """Every series scored on its own rows and all their windows together
+        (`evaluation.combine`), and a note for each series with no window to score."""
+        per_series, skipped = {}, []
+        for one in series:
+            try:
+                per_series[one.id] = one.model.score(one.frame, start, end, season)
+            except UsageError as exc:
+                skipped.append(f"series {one.id!r} not scored: {exc}")
+        return combine(per_series), skipped
+
     def predict(self, data: pd.DataFrame | Source, rolling: bool = False,
-                fill: str = "none", future: pd.DataFrame | Source | None = None
-                ) -> pd.DataFrame:
-        """The forecast as a DataFrame with the columns of `tsattn predict`'s CSV."""
+                fill: str = "none", ids: Sequence[str] = (),
+                future: pd.DataFrame | Source | None = None) -> pd.DataFrame:
+        """The forecast as a DataFrame with the columns of `tsattn predict`'s CSV (the id
+        column first for a model of many series)."""
         import pandas as pd
 
-        result = self.forecast(self.read(data, fill, future), rolling=rolling,
-                               with_attention=False)
-        return pd.DataFrame(forecast_columns(result, self.card.time_col, rolling))
+        if self.card.id_col is None:
+            result = self.forecast(self.read(data, fill, future), rolling=rolling,
+                                   with_attention=False)
+            return pd.DataFrame(forecast_columns(result, self.card.time_col, rolling))
+        parts = [pd.DataFrame(forecast_columns(
+            one.model.forecast(one.frame, rolling=rolling, with_attention=False),
+            self.card.time_col, rolling, self.card.id_col, one.id))
+            for one in self.read_series(data, fill, ids)[0]]
+        return pd.concat(parts, ignore_index=True)
 
     def evaluate(self, data: pd.DataFrame | Source, start: str | None = None,
                  end: str | None = None, season: int | None = None,
-                 fill: str = "none") -> dict:
+                 fill: str = "none", ids: Sequence[str] = ()) -> dict:
         """Scores as `tsattn evaluate --json` prints them; `start`/`end` as --from/--to."""
-        return self.score(self.read(data, fill), start, end, season)
+        if self.card.id_col is None:
+            return self.score(self.read(data, fill), start, end, season)
+        return self.score_series(self.read_series(data, fill, ids)[0], start, end, season)[0]
+
+
+@dataclass
+class Series:
+    """One series of a long table with the model as that series sees it."""
+
+    id: str
+    frame: Frame
+    model: Model
+
+
+def _source(data: pd.DataFrame | Source) -> Path | TextIO:
+    """A DataFrame as CSV text, a string as a path; paths and streams as they are."""
+    if not isinstance(data, (Path, str, io.TextIOBase)) and hasattr(data, "to_csv"):
+        return io.StringIO(data.to_csv(index=False))
+    return Path(data) if isinstance(data, str) else data
 
 
 def load(path: Path | str, device: str = "cpu") -> Model:
     """Open a model file written by `tsattn train` (never unpickled, validated once)."""
     return Model(load_forecaster(Path(path), device))
-
-
-def _source(data: pd.DataFrame | Source) -> Path | TextIO:
-    if not isinstance(data, (Path, str, io.TextIOBase)) and hasattr(data, "to_csv"):
-        return io.StringIO(data.to_csv(index=False))
-    return Path(data) if isinstance(data, str) else data

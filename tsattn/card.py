@@ -27,7 +27,9 @@ from typing import Any
 from tsattn.config import CALENDAR_PHASES, RunConfig, calendar_columns, from_dict, validate_model
 from tsattn.errors import CheckpointError, TsattnError
 
-FORMAT_VERSION = 3  # 3: typed model card (format_version in the JSON, no 'columns')
+# 3: typed model card (format_version in the JSON, no 'columns'); 'id_col' and 'series'
+# came later as optional fields, so files without them still read
+FORMAT_VERSION = 3
 _MODEL_FIX = "retrain the model or copy the file again"
 _RESUME_FIX = "delete it to train from the start"
 
@@ -108,6 +110,18 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class SeriesEntry:
+    """One series of a model trained on many (`--id-col`): its own rows, split, scaler and
+    last time, which predict and evaluate use in place of the card's single-series ones."""
+
+    id: str
+    n_rows: int
+    last_time: str | None
+    split: Split
+    scaler: ScalerStats
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """Everything a trained model file says besides its tensors."""
 
@@ -128,7 +142,15 @@ class ModelCard:
     calibration: Calibration | None = None
     known: tuple[str, ...] = ()  # columns whose values over the horizon are given
     calendar: tuple[str, ...] = ()  # calendar phases read as known covariates
+    # many series (--id-col): the id column and every kept series; the single-series fields
+    # above (n_rows, split, scaler, last_time) then describe the first of them
+    id_col: str | None = None
+    series: tuple[SeriesEntry, ...] = ()
     format_version: int = FORMAT_VERSION
+
+    def series_entry(self, series_id: str) -> SeriesEntry | None:
+        """The entry of one trained series by id (None: not trained on it)."""
+        return next((e for e in self.series if e.id == series_id), None)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -312,6 +334,23 @@ def _check_consistent(card: ModelCard | ResumeCard) -> None:
         raise _Bad("a 'split' outside its rows")
     if card.calibration is not None:
         _check_calibration(card.calibration, model.horizon, model.n_targets)
+    _check_series(card)
+
+
+def _check_series(card: ModelCard) -> None:
+    """A many-series card names its id column (as its config does) and at least one series,
+    each with its own scaler for every channel and a split inside its rows, ids unique."""
+    if card.id_col != card.config.data.id_col or bool(card.id_col) != bool(card.series):
+        raise _Bad("an 'id_col' and 'series' that do not match its 'config'")
+    n = card.config.model.n_channels
+    for entry in card.series:
+        stats = entry.scaler
+        if len(stats.mean) != n or len(stats.scale) != n or min(stats.scale) <= 0:
+            raise _Bad(f"scaler statistics of series {entry.id!r} that do not match its columns")
+        if not 0 < entry.split.train_end < entry.split.val_end <= entry.n_rows:
+            raise _Bad(f"a 'split' of series {entry.id!r} outside its rows")
+    if len({e.id for e in card.series}) != len(card.series):
+        raise _Bad("a series id listed twice")
 
 
 def _check_calibration(cal: Calibration, horizon: int, n_targets: int) -> None:

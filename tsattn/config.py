@@ -39,6 +39,7 @@ class DataConfig:
     """Which columns to read and how to split the rows chronologically."""
 
     time_col: str | None = None
+    id_col: str | None = None  # many series in one long table: the column naming each
     targets: tuple[str, ...] = ()
     # columns whose values over the horizon are known when a forecast is made (docs in
     # README, "Covariates"); calendar features of the timestamps are known covariates too

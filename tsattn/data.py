@@ -17,7 +17,7 @@ import hashlib
 import io
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -99,9 +99,12 @@ class _Table:
     text: str
     sep: str
     has_header: bool = True
+    id_col: str | None = None  # one series of a long table: the column naming it, not data
+    rows: np.ndarray | None = field(default=None, compare=False)  # that series' file rows
 
     def where(self, row: int) -> str:
         """Describe 0-based data row `row` as the 1-based data row and the file line."""
+        row = row if self.rows is None else int(self.rows[row])
         return f"row {row + 1} (file line {_file_line(self.text, row, self.has_header)})"
 
 
@@ -375,7 +378,7 @@ def _check_order(table: _Table, col: str, index: pd.DatetimeIndex) -> None:
         first = int(np.flatnonzero(stamps == stamps[second])[0])
         raise DataError(f"duplicate timestamp '{index[second]}' in column {col!r} at "
                         f"{table.where(first)} and {table.where(second)}; "
-                        "remove or merge the repeated rows")
+                        f"{_duplicate_fix(table, col)}")
     back = np.flatnonzero(np.diff(stamps) < 0)
     if back.size:
         row = int(back[0]) + 1
@@ -384,6 +387,18 @@ def _check_order(table: _Table, col: str, index: pd.DatetimeIndex) -> None:
         raise DataError(f"time goes backwards at {table.where(row)}: '{index[row]}' comes after "
                         f"'{index[row - 1]}'; sort the data rows by {col!r} "
                         f"(e.g. `sort -t{sep} -k{key},{key}` on the lines after the header)")
+
+
+def _duplicate_fix(table: _Table, time_col: str) -> str:
+    """A long table of several series repeats its times: point at --id-col, not at deleting."""
+    if table.id_col is None:
+        labels = [c for c in table.df.columns
+                  if c != time_col and not _is_numeric_dtype(table.df[c])]
+        if labels:
+            return (f"if the file holds several series, name the column that tells them "
+                    f"apart with --id-col (e.g. --id-col {labels[0]}); else remove or merge "
+                    "the repeated rows")
+    return "remove or merge the repeated rows"
 
 
 def _infer_freq(index: pd.DatetimeIndex) -> tuple[str | None, list[str]]:
@@ -441,7 +456,7 @@ class _Columns:
 def _classify(table: _Table, time_col: str | None) -> _Columns:
     cols = _Columns({}, {}, [], [])
     for name in table.df.columns:
-        if name == time_col:
+        if name in (time_col, table.id_col):
             continue
         col = table.df[name]
         if name.startswith("Unnamed: ") and col.isna().all():
@@ -609,6 +624,16 @@ def read_frame(source: Path | TextIO, *, time_col: str | None = None,
     n_history = None
     if future is not None:
         table, n_history = _with_future_file(table, future), len(table.df)
+    return _frame_of(table, time_col, targets, covariates, fill, digest, known, n_history)
+
+
+def _frame_of(table: _Table, time_col: str | None, targets: Sequence[str],
+              covariates: Sequence[str] | None, fill: str, digest: str,
+              known: Sequence[str] = (), n_history: int | None = None) -> Frame:
+    """Validate a parsed table (a whole file, or one series of a long one) into a Frame;
+    with `known`, the rows after the history (from `n_history` on, when given) are its
+    future."""
+    name = table.name
     time_col = _find_time_col(table, time_col, for_model=covariates is not None)
     index, freq, notes, time_format = None, None, [], None
     if time_col is not None:
@@ -868,3 +893,57 @@ def _continue(last_time: str, freq: str | None, horizon: int) -> pd.DatetimeInde
         raise DataError(f"cannot continue time {last_time!r} with frequency {freq!r} ({exc}); "
                         "check the time column") from exc
     return steps[steps > last][:horizon]
+
+
+# ---------------------------------------------------------------------------------------------
+# Many series in one long table
+
+
+@dataclass(frozen=True, eq=False)
+class Panel:
+    """The series of a long table (`date,store,sales`) in order of first appearance, each a
+    Frame validated on its own: times sorted and unique within a series, its own frequency."""
+
+    id_col: str
+    ids: tuple[str, ...]
+    frames: tuple[Frame, ...]
+
+    @property
+    def n_rows(self) -> int:
+        return sum(len(f.values) for f in self.frames)
+
+
+def read_panel(source: Path | TextIO, *, id_col: str, time_col: str | None = None,
+               targets: Sequence[str] = (), covariates: Sequence[str] | None = None,
+               fill: str = "none", names: Sequence[str] | None = None,
+               known: Sequence[str] = ()) -> Panel:
+    """Split a long table by `id_col` and read each series like a file of its own (its
+    rows after its last target value are its future, when there are `known` columns).
+
+    The same timestamp in two series is then no duplicate, a missing cell is filled from its
+    own series only, and a message about a cell names its series and the row and line of
+    the whole file. Every Frame keeps the file's name, hash and header (with the id column).
+    """
+    if fill not in FILL_METHODS:
+        raise UsageError(f"unknown --fill {fill!r}; choose one of: {', '.join(FILL_METHODS)}")
+    text, name, digest = _read_text(source)
+    table = _parse_csv(text, name, names)
+    if id_col not in table.df.columns:
+        raise DataError(f"id column {id_col!r} not found; columns are: "
+                        f"{', '.join(map(str, table.df.columns))}; give --id-col one of them")
+    keys = table.df[id_col]
+    missing = np.flatnonzero(keys.isna().to_numpy())
+    if missing.size:
+        raise DataError(f"{table.where(int(missing[0]))} has no series id in column {id_col!r}; "
+                        "give every row its id")
+    keys = keys.astype(str).str.strip()
+    ids, frames = [], []
+    for key, rows in keys.groupby(keys, sort=False).indices.items():
+        part = _Table(df=table.df.iloc[rows].reset_index(drop=True), name=name, text=text,
+                      sep=table.sep, has_header=table.has_header, id_col=id_col, rows=rows)
+        try:
+            frames.append(_frame_of(part, time_col, targets, covariates, fill, digest, known))
+        except DataError as exc:
+            raise DataError(f"series {key!r}: {exc}") from exc
+        ids.append(str(key))
+    return Panel(id_col=id_col, ids=tuple(ids), frames=tuple(frames))

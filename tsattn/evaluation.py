@@ -170,3 +170,40 @@ def _target_channels(found: Windows) -> tuple[np.ndarray, np.ndarray]:
     """Inputs' target channels (W, L, T) and truths (W, H, T) of every window."""
     x, y = found.everything()
     return x[..., : found.n_targets].cpu().numpy(), y.cpu().numpy()
+
+
+def combine(per_series: dict[str, dict]) -> dict:
+    """The scores of every window of every series of a many-series model.
+
+    Each number is the window-weighted mean of the series' own (z-scored, so a series
+    weighs by its windows, not by its size); the series' results stay under `series`.
+    """
+    if not per_series:
+        raise UsageError("no series has a window to score; choose rows with --from/--to")
+    results = list(per_series.values())
+    windows = np.array([r["windows"] for r in results], dtype=np.float64)
+    merged = _weighted(results, windows / windows.sum())
+    merged["intervals"]["calibration_windows"] = sum(
+        r["intervals"]["calibration_windows"] for r in results)
+    merged.update(windows=int(windows.sum()), rows=None, series_count=len(results),
+                  season=_same([r["season"] for r in results]), series=per_series)
+    return merged
+
+
+def _weighted(values: list, weights: np.ndarray) -> object:
+    """Weighted mean of numbers found at the same place in each of `values` (dicts and lists
+    walked alike); anything else kept where all agree, else None."""
+    first = values[0]
+    if isinstance(first, dict):
+        keys = [k for k in first if all(isinstance(v, dict) and k in v for v in values)]
+        return {k: _weighted([v[k] for v in values], weights) for k in keys}
+    if isinstance(first, list) and all(
+            isinstance(v, list) and len(v) == len(first) for v in values):
+        return [_weighted([v[i] for v in values], weights) for i in range(len(first))]
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return float(np.dot(weights, values))
+    return _same(values)
+
+
+def _same(values: list) -> object:
+    return values[0] if all(v == values[0] for v in values) else None

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -27,13 +28,14 @@ from tsattn.card import (
     Metrics,
     ModelCard,
     ResumeCard,
-    ScalerStats,
+    SeriesEntry,
     Split,
 )
 from tsattn.checkpoint import load_resume, resume_path, save_checkpoint, save_resume
 from tsattn.config import RunConfig
 from tsattn.data import (
     Frame,
+    Panel,
     Scaler,
     fit_scaler,
     require_rows,
@@ -56,6 +58,7 @@ from tsattn.models.linear import (
     fit_linear_path,
 )
 from tsattn.plan import check_resume, resolve
+from tsattn.series import scaler_of, split_series, stats_of
 from tsattn.training import (
     EpochReport,
     Observer,
@@ -65,7 +68,7 @@ from tsattn.training import (
     score_start,
     train,
 )
-from tsattn.windows import Windows
+from tsattn.windows import Windows, window_starts
 
 
 @dataclass
@@ -78,6 +81,8 @@ class Prepared:
     val_end: int
     train: Windows
     val: Windows
+    source: DataSource | None = None  # the training file, for the card
+    series: tuple[SeriesEntry, ...] = ()  # many series: each one's split and scaler
 
 
 def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
@@ -104,7 +109,30 @@ def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
     n_targets = frame.n_targets
     train_w = Windows.between(series, 0, train_end, lookback, horizon, n_targets)
     val_w = Windows.between(series, train_end, val_end, lookback, horizon, n_targets)
-    return Prepared(run, scaler, train_end, val_end, train_w, val_w)
+    return Prepared(run, scaler, train_end, val_end, train_w, val_w, data_source(frame))
+
+
+def prepare_panel(panel: Panel, run: RunConfig, device: torch.device) -> tuple[Prepared, Frame]:
+    """Many series, one model: each series split and scaled on its own, every window inside
+    one series. The first kept series (returned beside) stands in the single-series fields."""
+    kept = split_series(panel, run)[0]
+    lookback, horizon = run.model.lookback, run.model.horizon
+    blocks, train, val, offset = [], [], [], 0
+    for frame, entry in kept:
+        blocks.append(model_input(frame, scaler_of(entry.scaler), horizon))
+        split = entry.split
+        train.append(window_starts(0, split.train_end, lookback, horizon) + offset)
+        val.append(window_starts(split.train_end, split.val_end, lookback, horizon) + offset)
+        offset += entry.n_rows
+    series = torch.from_numpy(np.concatenate(blocks)).to(device)
+    (frame, first), n_targets = kept[0], kept[0][0].n_targets
+    train_w = Windows(series, torch.cat(train), lookback, horizon, n_targets)
+    val_w = Windows(series, torch.cat(val), lookback, horizon, n_targets)
+    source = None if frame.source is None or frame.sha256 is None else DataSource(
+        name=frame.source, rows=panel.n_rows, sha256=frame.sha256)
+    prep = Prepared(run, scaler_of(first.scaler), first.split.train_end, first.split.val_end,
+                    train_w, val_w, source, tuple(e for _, e in kept))
+    return prep, frame
 
 
 LINEAR_FOLDS = 5  # contiguous training folds that help the validation part judge a penalty
@@ -200,8 +228,7 @@ def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float,
         calendar=frame.calendar, header=frame.header,
         time_col=frame.time_col, freq=frame.freq, last_time=last_time,
         n_rows=len(frame.values), split=Split(prep.train_end, prep.val_end),
-        scaler=ScalerStats(tuple(map(float, prep.scaler.mean)),
-                           tuple(map(float, prep.scaler.scale))),
+        scaler=stats_of(prep.scaler),
         config=prep.run,
         metrics=Metrics(
             best_val_mse=state.best_val, epochs_run=state.epoch,
@@ -215,9 +242,11 @@ def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float,
             attention_share=share,
         ),
         tsattn_version=__version__,
-        source=data_source(frame),
+        source=prep.source,
         baselines=Baselines(**free.val_mse),
         calibration=None if intervals is None else intervals.to_card(),
+        id_col=prep.run.data.id_col,
+        series=prep.series,
     )
 
 
@@ -259,34 +288,39 @@ class _Saver:
         self.inner.on_epoch(report, state)
 
 
-def fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
+def fit(data: Frame | Panel, run: RunConfig, observer: Observer, model_path: Path,
         resume: bool = False, cluster: Cluster | None = None) -> tuple[TrainState, ModelCard]:
-    """Train a model on `frame` and leave the best one in `model_path`.
+    """Train a model on `data` (one series, or every series of a Panel with `run.data.id_col`)
+    and leave the best one in `model_path`.
 
     Returns the final state and the card written with the model. On an interrupt or
     a diverging loss the best model so far is already on disk, because it is saved at
     every improvement; the exception propagates for the CLI to report. With a `cluster`
     (torchrun) every rank trains its share and rank 0 alone writes files and reports.
     """
+    frame = data.frames[0] if isinstance(data, Panel) else data
     run = resolve(run, frame)
     resumed = load_resume(resume_path(model_path)) if resume else None
     if resumed is not None:
         check_resume(run, frame, resumed[1])
     device = resolve_device(run.train.device)
     if cluster is None:
-        return _fit(frame, run, observer, model_path, resumed, OneProcess(), device)
+        return _fit(data, run, observer, model_path, resumed, OneProcess(), device)
     shards = Shards.start(cluster, device)
     try:
-        return _fit(frame, run, observer, model_path, resumed, shards, shards.device)
+        return _fit(data, run, observer, model_path, resumed, shards, shards.device)
     finally:
         shards.close()
 
 
-def _fit(frame: Frame, run: RunConfig, observer: Observer, model_path: Path,
+def _fit(data: Frame | Panel, run: RunConfig, observer: Observer, model_path: Path,
          resumed: tuple[dict[str, Tensor], ResumeCard] | None, replicas: OneProcess | Shards,
          device: torch.device) -> tuple[TrainState, ModelCard]:
     torch.manual_seed(run.train.seed)
-    prep = prepare(frame, run, device)
+    if isinstance(data, Panel):
+        prep, frame = prepare_panel(data, run, device)
+    else:
+        prep, frame = prepare(data, run, device), data
     model = build_model(run.model).to(device)
     resume = resumed is not None
     free = fit_free_baselines(model, prep, frame.freq, resume)
@@ -341,7 +375,7 @@ def _resume_payload(saver: _Saver, state: TrainState) -> tuple[dict[str, Tensor]
         history=_records(state.history),
     )
     return tensors, ResumeCard(config=saver.prep.run, columns=saver.frame.columns, state=loop,
-                               source=data_source(saver.frame))
+                               source=saver.prep.source)
 
 
 def _restore(tensors: dict[str, Tensor], card: ResumeCard, model: nn.Module,

@@ -8,13 +8,14 @@ numbers identical (evaluate scores exactly what predict would have forecast).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from tsattn.card import ModelCard
+from tsattn.card import ModelCard, SeriesEntry
 from tsattn.checkpoint import load_checkpoint
 from tsattn.config import RunConfig
 from tsattn.data import Frame, Scaler
@@ -23,6 +24,7 @@ from tsattn.errors import CheckpointError
 from tsattn.intervals import Calibration, window_scale
 from tsattn.known import model_input
 from tsattn.models import build_model
+from tsattn.series import scaler_of
 from tsattn.windows import Windows
 
 
@@ -64,8 +66,7 @@ class Outputs:
 def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
     """Rebuild the model from a file; shape mismatches mean a damaged or foreign file."""
     tensors, card = load_checkpoint(path)
-    scaler = Scaler(np.asarray(card.scaler.mean, dtype=np.float32),
-                    np.asarray(card.scaler.scale, dtype=np.float32))
+    scaler = scaler_of(card.scaler)
     try:
         model = build_model(card.config.model)
         model.load_state_dict(tensors)
@@ -77,6 +78,15 @@ def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
     torch_device = resolve_device(device)
     calibration = None if card.calibration is None else Calibration.from_card(card.calibration)
     return LoadedModel(model.to(torch_device).eval(), card, scaler, torch_device, calibration)
+
+
+def for_series(loaded: LoadedModel, entry: SeriesEntry) -> LoadedModel:
+    """The model as one series of a many-series model sees it: that series' own rows, split,
+    scaler and last time in the card's single-series fields, so predict and evaluate run
+    on it unchanged."""
+    card = dataclasses.replace(loaded.card, n_rows=entry.n_rows, split=entry.split,
+                               scaler=entry.scaler, last_time=entry.last_time)
+    return dataclasses.replace(loaded, card=card, scaler=scaler_of(entry.scaler))
 
 
 def scaled_series(loaded: LoadedModel, frame: Frame) -> torch.Tensor:

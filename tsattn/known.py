@@ -18,7 +18,7 @@ import numpy as np
 
 from tsattn.card import ModelCard
 from tsattn.config import DataConfig, calendar_columns
-from tsattn.data import Frame, Future, Scaler, future_times, read_frame
+from tsattn.data import Frame, Future, Panel, Scaler, future_times, read_frame, read_panel
 from tsattn.errors import DataError, UsageError
 
 _DAY_NS = 86_400 * 10**9
@@ -119,11 +119,17 @@ def require_future(frame: Frame, horizon: int) -> None:
         "with --future FILE)")
 
 
-def read_training(source: Path | TextIO, cfg: DataConfig) -> Frame:
-    """The training data with the columns `cfg` names, calendar features appended."""
-    frame = read_frame(source, time_col=cfg.time_col, targets=cfg.targets, fill=cfg.fill,
-                       known=cfg.known)
-    return with_calendar(frame, calendar_features(frame)) if cfg.calendar else frame
+def read_training(source: Path | TextIO, cfg: DataConfig) -> Frame | Panel:
+    """The training data with the columns `cfg` names, calendar features appended: one
+    Frame, or with `--id-col` a Panel of one Frame per series."""
+    columns = {"time_col": cfg.time_col, "targets": cfg.targets, "fill": cfg.fill,
+               "known": cfg.known}
+    if cfg.id_col is None:
+        frame = read_frame(source, **columns)
+        return with_calendar(frame, calendar_features(frame)) if cfg.calendar else frame
+    panel = read_panel(source, id_col=cfg.id_col, **columns)
+    features = calendar_features(panel.frames[0]) if cfg.calendar else ()
+    return _panel_with_calendar(panel, features, 0)
 
 
 def read_history(source: Path | TextIO, card: ModelCard, fill: str = "none",
@@ -131,7 +137,22 @@ def read_history(source: Path | TextIO, card: ModelCard, fill: str = "none",
     """History for a trained model: its columns (the training header names a headerless
     `tail -n 400` of the file), the rows after it as known values over the horizon, and
     the calendar features it reads, continued over the horizon."""
-    frame = read_frame(source, time_col=card.time_col, targets=card.targets,
-                       covariates=card.covariates, fill=fill, names=card.header or None,
-                       known=card.known, future=future)
+    frame = read_frame(source, future=future, **_model_columns(card, fill))
     return with_calendar(frame, card.calendar, card.horizon)
+
+
+def read_history_panel(source: Path | TextIO, card: ModelCard, fill: str = "none") -> Panel:
+    """`read_history` for a model of many series: each series of the long table, its own
+    rows after its last target value as its future."""
+    panel = read_panel(source, id_col=str(card.id_col), **_model_columns(card, fill))
+    return _panel_with_calendar(panel, card.calendar, card.horizon)
+
+
+def _model_columns(card: ModelCard, fill: str) -> dict:
+    return {"time_col": card.time_col, "targets": card.targets, "covariates": card.covariates,
+            "fill": fill, "names": card.header or None, "known": card.known}
+
+
+def _panel_with_calendar(panel: Panel, features: tuple[str, ...], horizon: int) -> Panel:
+    return dataclasses.replace(panel, frames=tuple(
+        with_calendar(frame, features, horizon) for frame in panel.frames))

@@ -19,11 +19,12 @@ from tsattn.forecasting import ForecastResult
 from tsattn.intervals import level_name
 
 
-def forecast_header(result: ForecastResult, time_col: str | None, rolling: bool) -> list[str]:
+def forecast_header(result: ForecastResult, time_col: str | None, rolling: bool,
+                    id_col: str | None = None) -> list[str]:
     """Leading columns then targets: `time` (or `step`) for one origin; `origin, time (or
-    row), step` when rolling."""
+    row), step` when rolling; the series id column first for a model of many series."""
     lead = ["origin", time_col or "row", "step"] if rolling else [time_col or "step"]
-    return unique_names(lead + output_columns(result)[0])
+    return unique_names([id_col] * (id_col is not None) + lead + output_columns(result)[0])
 
 
 def output_columns(result: ForecastResult) -> tuple[list[str], np.ndarray]:
@@ -56,13 +57,24 @@ def unique_names(names: list[str]) -> list[str]:
 
 
 def forecast_csv(result: ForecastResult, time_col: str | None, rolling: bool) -> str:
-    """Wide CSV (time, targets...) for one origin; long (origin, time, step, ...) if rolling.
+    """Wide CSV (time, targets...) for one origin; long (origin, time, step, ...) if rolling."""
+    return csv_line(forecast_header(result, time_col, rolling)) + forecast_rows(result, rolling)
+
+
+def csv_line(fields: list[str]) -> str:
+    """One CSV line, quoted where a field needs it."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(fields)
+    return out.getvalue()
+
+
+def forecast_rows(result: ForecastResult, rolling: bool, series_id: str | None = None) -> str:
+    """The CSV's data lines, each led by `series_id` when given (a model of many series).
 
     Values are formatted one row at a time (7 significant digits, float32's precision):
     a rolling forecast over a year of hourly data is hundreds of thousands of rows.
     """
-    header = io.StringIO()
-    csv.writer(header, lineterminator="\n").writerow(forecast_header(result, time_col, rolling))
+    lead = "" if series_id is None else csv_line([series_id])[:-1] + ","
     table = output_columns(result)[1]
     n_origins, horizon, n_columns = table.shape
     row_format = ",".join(["%.7g"] * n_columns)
@@ -72,14 +84,15 @@ def forecast_csv(result: ForecastResult, time_col: str | None, rolling: bool) ->
     for o, origin in enumerate(result.origins):
         for h, when in enumerate(result.forecast_times[o]):
             prefix = f"{origin},{when},{h + 1}," if rolling else f"{when},"
-            lines.append(prefix + values[o * horizon + h])
-    return header.getvalue() + "\n".join(lines) + "\n"
+            lines.append(lead + prefix + values[o * horizon + h])
+    return "".join(line + "\n" for line in lines)
 
 
-def forecast_columns(result: ForecastResult, time_col: str | None, rolling: bool
-                     ) -> dict[str, list[Any]]:
-    """The CSV's columns as lists (for a DataFrame), values as Python floats."""
-    names = forecast_header(result, time_col, rolling)
+def forecast_columns(result: ForecastResult, time_col: str | None, rolling: bool,
+                     id_col: str | None = None, series_id: str = "") -> dict[str, list[Any]]:
+    """The CSV's columns as lists (for a DataFrame), values as Python floats; with `id_col`,
+    a first column holding `series_id`."""
+    names = forecast_header(result, time_col, rolling, id_col)
     table = output_columns(result)[1]
     n_origins, horizon, n_columns = table.shape
     lead: list[list[Any]] = [[], [], []] if rolling else [[]]
@@ -92,13 +105,20 @@ def forecast_columns(result: ForecastResult, time_col: str | None, rolling: bool
         else:
             lead[0] += times
     flat = table.reshape(n_origins * horizon, n_columns)
-    columns = lead + [flat[:, k].tolist() for k in range(n_columns)]
+    ids = [] if id_col is None else [[series_id] * (n_origins * horizon)]
+    columns = ids + lead + [flat[:, k].tolist() for k in range(n_columns)]
     return dict(zip(names, columns, strict=True))
 
 
 def forecast_json(result: ForecastResult, time_col: str | None, summary: dict | None) -> str:
     """One document: targets, quantile levels, and per origin its forecast times and values
     by column (the same columns as the CSV: each target, then its quantiles)."""
+    return json.dumps(forecast_document(result, time_col, summary)) + "\n"
+
+
+def forecast_document(result: ForecastResult, time_col: str | None, summary: dict | None
+                      ) -> dict[str, Any]:
+    """The `forecast_json` document as a dict."""
     time_key = time_col or "step"
     names, table = output_columns(result)
     forecasts = [
@@ -110,7 +130,12 @@ def forecast_json(result: ForecastResult, time_col: str | None, summary: dict | 
                 "time_col": time_key, "forecasts": forecasts}
     if summary is not None:
         document["attention"] = summary
-    return json.dumps(document) + "\n"
+    return document
+
+
+def series_json(id_col: str, documents: dict[str, Any]) -> str:
+    """Many series in one JSON document: `{"id_col": ..., "series": {id: document}}`."""
+    return json.dumps({"id_col": id_col, "series": documents}) + "\n"
 
 
 def scores_json(scores: dict) -> str:

@@ -118,6 +118,7 @@ def train(
     known: opt.Known = [],  # noqa: B006
     calendar: opt.Calendar = opt.DEFAULT_DATA.calendar,
     time_col: opt.TimeCol = None,
+    id_col: opt.IdCol = None,
     train_end: opt.TrainEnd = None,
     val_end: opt.ValEnd = None,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
@@ -188,6 +189,7 @@ def predict(
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
     threads: opt.Threads = None,
+    series_id: opt.SeriesIds = [],  # noqa: B006 (typer reads the default, never mutates it)
     quiet: opt.Quiet = False,
 ) -> None:
     """Forecast the rows after the given history; CSV (or JSON) on stdout."""
@@ -205,7 +207,7 @@ def predict(
 
     run_predict(model_file, open_source(data), output=output, fmt=format, rolling=rolling,
                 attention_path=attention, explain=explain, top_k=top_k, plot=plot,
-                fill=fill, device=device, quiet=quiet, future=future)
+                fill=fill, device=device, quiet=quiet, ids=series_id, future=future)
 
 
 @app.command(epilog="Example: tsattn explain m.tsattn data.csv --step 1 --plot layers.png")
@@ -260,6 +262,7 @@ def evaluate(
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
     threads: opt.Threads = None,
+    series_id: opt.SeriesIds = [],  # noqa: B006 (typer reads the default, never mutates it)
     quiet: opt.Quiet = False,
 ) -> None:
     """Score the model and the free baselines on the same windows."""
@@ -268,7 +271,7 @@ def evaluate(
     from tsattn.cli.predict_view import run_evaluate
 
     run_evaluate(model_file, open_source(data), start=start, end=end, season=season,
-                 json_out=json_out, fill=fill, device=device, quiet=quiet)
+                 json_out=json_out, fill=fill, device=device, quiet=quiet, ids=series_id)
 
 
 def _check_model_file(model_file: Path) -> None:

@@ -54,6 +54,12 @@ Future = Annotated[Path | None, typer.Option(
     show_default=False)]
 TimeCol = Annotated[str | None, typer.Option(help="Time column (default: detected).",
     rich_help_panel=DATA)]
+IdCol = Annotated[str | None, typer.Option(
+    help="Column naming the series of a long table: one model for all of them.",
+    rich_help_panel=DATA)]
+SeriesIds = Annotated[list[str], typer.Option(
+    "--id", help="Series to use, by id (repeat; default: every series). Models trained with "
+    "--id-col.", show_default=False, rich_help_panel=DATA)]
 TrainEnd = Annotated[str | None, typer.Option(help="End of training rows: row index or "
                                               "timestamp (default: 70% of rows).",
     rich_help_panel=DATA)]

@@ -24,18 +24,41 @@ def load_history(model_file: Path, source: Path | TextIO, fill: str, device: str
     """The model, and the history restricted to the columns it was trained on (with the
     known covariates' future rows, from the history or the `future` file)."""
     model = load(model_file, device)
+    return model, _read(model, source, fill, quiet, future)
+
+
+def _read(model: Model, source: Path | TextIO, fill: str, quiet: bool,
+          future: Path | None = None) -> Frame:
     frame = model.read(source, fill, future)
     if not quiet:
         warn(frame.warnings)
-    return model, frame
+    return frame
+
+
+def _no_ids(ids: list[str] | None) -> None:
+    if ids:
+        raise UsageError("--id chooses series of a model trained with --id-col; this model "
+                         "has one series, so leave --id out")
 
 
 def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, fmt: str,
                 rolling: bool, attention_path: str | None, explain: bool, top_k: int,
                 plot: Path | None, fill: str, device: str, quiet: bool,
-                future: Path | None = None) -> None:
+                ids: list[str] | None = None, future: Path | None = None) -> None:
     _check_plotting(plot)
-    model, frame = load_history(model_file, source, fill, device, quiet, future)
+    model = load(model_file, device)
+    if model.card.id_col is not None and not (explain or plot):
+        if future is not None:
+            raise UsageError("--future is for a model of one series; give each series' "
+                             "future rows after its history in the long table instead")
+        from tsattn.cli.panel_view import run_predict_series
+
+        run_predict_series(model, source, ids=ids or [], output=output, fmt=fmt,
+                           rolling=rolling, attention_path=attention_path, top_k=top_k,
+                           fill=fill, quiet=quiet)
+        return
+    _no_ids(ids)
+    frame = _read(model, source, fill, quiet, future)
     show_table = explain or (sys.stderr.isatty() and not quiet)
     need_attention = bool(attention_path) or show_table or fmt == "json" or plot is not None
     result = model.forecast(frame, rolling=rolling, with_attention=need_attention)
@@ -126,8 +149,16 @@ def _plot_explain(path: Path, model: Model, frame: Frame, result: ForecastResult
 
 def run_evaluate(model_file: Path, source: Path | TextIO, *, start: str | None,
                  end: str | None, season: int | None, json_out: bool, fill: str, device: str,
-                 quiet: bool) -> None:
-    model, frame = load_history(model_file, source, fill, device, quiet)
+                 quiet: bool, ids: list[str] | None = None) -> None:
+    model = load(model_file, device)
+    if model.card.id_col is not None:
+        from tsattn.cli.panel_view import run_evaluate_series
+
+        run_evaluate_series(model, source, ids=ids or [], start=start, end=end, season=season,
+                            json_out=json_out, fill=fill, quiet=quiet)
+        return
+    _no_ids(ids)
+    frame = _read(model, source, fill, quiet)
     result = model.score(frame, start, end, season)
     if json_out:
         write_output(None, scores_json(result))

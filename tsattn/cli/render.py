@@ -88,8 +88,10 @@ def scores_table(result: dict) -> None:
     """The model beside each baseline, with the ratio of its MSE to theirs."""
     scores = result["scores"]
     model_mse = scores["model"]["mse"]
-    table = Table(title=f"{result['windows']} windows, rows {result['rows'][0]}..."
-                  f"{result['rows'][1] - 1}, z-scored units", title_justify="left")
+    where = (f"{result['series_count']} series" if result["rows"] is None else
+             f"rows {result['rows'][0]}...{result['rows'][1] - 1}")
+    table = Table(title=f"{result['windows']} windows, {where}, z-scored units",
+                  title_justify="left")
     for column in ("forecaster", "MSE", "MAE", "model MSE / this"):
         table.add_column(column, justify="left" if column == "forecaster" else "right")
     for name, s in scores.items():

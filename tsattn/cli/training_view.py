@@ -11,9 +11,11 @@ from tsattn.checkpoint import read_card, resume_path
 from tsattn.cli.ranks import in_torchrun, is_main_rank
 from tsattn.cli.render import ProgressObserver, console, key_value_table, one_line, warn
 from tsattn.config import RunConfig
+from tsattn.data import Frame, Panel
 from tsattn.errors import Interrupted, TrainingError, TsattnError
 from tsattn.known import read_training
 from tsattn.plan import resolve
+from tsattn.series import split_series
 
 if TYPE_CHECKING:
     from tsattn.baselines import Comparison
@@ -22,9 +24,7 @@ if TYPE_CHECKING:
 def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume: bool,
                  quiet: bool) -> None:
     quiet = quiet or not is_main_rank()
-    frame = read_training(source, run.data)
-    if not quiet:
-        warn(frame.warnings)
+    data, frame = _read(source, run, quiet)
     run = resolve(run, frame)
     # torch: imported only once the data is known to be good
     from tsattn.baselines import Comparison
@@ -36,7 +36,7 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
     before = _identity(model_path)
     try:
         with contextlib.nullcontext() if quiet else observer:
-            state, card = fit(frame, run, observer, model_path, resume, detect())
+            state, card = fit(data, run, observer, model_path, resume, detect())
     except RuntimeError as exc:
         if not (in_torchrun() and is_main_rank()):
             raise
@@ -52,6 +52,23 @@ def run_training(source: Path | TextIO, run: RunConfig, model_path: Path, resume
     if not quiet:
         _summary(model_path, state, card, comparison)
         warn([w for w in (comparison.warning(),) if w])
+
+
+def _read(source: Path | TextIO, run: RunConfig, quiet: bool) -> tuple[Frame | Panel, Frame]:
+    """The training data (one Frame, or a Panel with --id-col) and a Frame of its columns.
+
+    With many series the warnings name each series, and those too short to train on.
+    """
+    data = read_training(source, run.data)
+    if isinstance(data, Frame):
+        if not quiet:
+            warn(data.warnings)
+        return data, data
+    panel = data
+    if not quiet:
+        warn([f"series {sid!r}: {w}" for sid, f in zip(panel.ids, panel.frames, strict=True)
+              for w in f.warnings] + split_series(panel, run)[1])
+    return panel, panel.frames[0]
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:
