@@ -210,3 +210,31 @@ def test_the_forecast_plot_draws_the_variables_panel(tmp_path: Path) -> None:
     assert png is not None and png.startswith(b"\x89PNG")
     with pytest.raises(ValueError, match="variables must have shape"):
         plot_forecast(None, **common, variables=(["y", "x"], np.full((3, 2), 0.5)))
+
+
+def test_info_lists_each_role_and_predict_takes_piped_future_rows(tmp_path: Path,
+                                                                  hourly_csv: Path) -> None:
+    from tests.conftest import TINY
+
+    model = tmp_path / "m.tsattn"
+    done = run_cli("train", str(hourly_csv), "-t", "load", "--known", "temp", "--calendar",
+                   "-o", str(model), *TINY)
+    assert done.returncode == 0, done.stderr
+    shown = run_cli("info", str(model))
+    lines = {line.split("│")[1].strip(): line.split("│")[2].strip()
+             for line in shown.stderr.splitlines() if line.count("│") >= 3}
+    assert lines["targets"] == "load" and lines["past covariates"] == "-"
+    assert lines["known covariates"] == "temp"
+    assert lines["calendar"] == "day phase, week phase"
+
+    *_, last = hourly_csv.read_text().splitlines()
+    history = hourly_csv.read_text()
+    future = "".join(f"2024-01-26 {h:02d}:00,,{20 + h / 10:.1f}\n" for h in range(6))
+    assert last.startswith("2024-01-25 23:00")
+    forecast = run_cli("predict", str(model), "-", "--quiet", stdin=history + future)
+    assert forecast.returncode == 0, forecast.stderr
+    times = [line.split(",")[0] for line in forecast.stdout.splitlines()[1:]]
+    assert times == [f"2024-01-26 {h:02d}:00" for h in range(6)]
+    two = "".join(future.splitlines(True)[:2])
+    short = run_cli("predict", str(model), "-", "--quiet", stdin=history + two)
+    assert short.returncode == 3 and "add 4 more row(s)" in short.stderr, short.stderr

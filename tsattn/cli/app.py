@@ -296,7 +296,8 @@ def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
         ("model", model.kind),
         ("targets", ", ".join(card.targets)),
         ("past covariates", ", ".join(card.covariates) or "-"),
-        ("known covariates", ", ".join(card.known + card.calendar) or "-"),
+        ("known covariates", ", ".join(card.known) or "-"),
+        ("calendar", ", ".join(f"{phase} phase" for phase in card.calendar) or "-"),
         ("time", f"{card.time_col or 'row steps'}, freq {card.freq or '-'}, "
                  f"last {card.last_time or '-'}"),
         ("lookback / horizon", f"{model.lookback} / {model.horizon}"),
