@@ -2,7 +2,7 @@
 
 Each table has a minimum width per column. When the terminal is too narrow for all of them,
 whole columns are left out in a fixed order (the least needed first) rather than squeezed
-to nothing; the rest wrap. At 80 columns every column of the attention table is shown.
+to nothing; the rest wrap. At 80 columns the attention table leaves out only its mean inputs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tsattn.faithfulness import FaithfulnessReport, Interval
 
 _ATTENTION_MIN = {"step": 4, "forecast time": 10, "top periods": 13, "weight": 6,
                   "mean inputs": 8, "concentration": 13, "variables": 10}
-_ATTENTION_DROP = ("mean inputs", "forecast time", "variables")
+_ATTENTION_DROP = ("mean inputs", "variables", "forecast time")
 _ATTENTION_GROW = ("top periods", "top inputs", "concentration", "variables", "mean inputs")
 _VARIABLES_SHOWN = 3  # the heaviest input variables of a step, each on its own line
 _SECONDS = re.compile(r"(\d\d:\d\d):00$")
