@@ -119,8 +119,10 @@ def _new_figure(width: float, height: float) -> Any:
     return fig
 
 
-def _forecast_size(rows: list[float]) -> tuple[float, float]:
-    return WIDTH, sum(rows) + 0.6
+def _forecast_size(n_targets: int, with_attention: bool,
+                   with_variables: bool = False) -> tuple[float, float]:
+    return WIDTH, _PANEL_HEIGHT * (n_targets + with_variables) + (
+        _HEATMAP_HEIGHT if with_attention else 0.0) + 0.6
 
 
 def _label(text: str) -> str:
@@ -180,7 +182,8 @@ def plot_forecast(
     axis = _time_axis(history_times, forecast_times)
     rows = [_PANEL_HEIGHT] * len(targets) + ([_HEATMAP_HEIGHT] if attention is not None else [])
     rows += [_PANEL_HEIGHT] if variables is not None else []
-    fig = _new_figure(*_forecast_size(rows))
+    fig = _new_figure(*_forecast_size(len(targets), attention is not None,
+                                      variables is not None))
     # a narrow second column holds the colour bar, so every panel keeps the same x extent
     grid = fig.add_gridspec(len(rows), 2, height_ratios=rows, width_ratios=[1, 0.018])
     panels = [fig.add_subplot(grid[0, 0])]
