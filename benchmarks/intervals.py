@@ -1,16 +1,23 @@
-"""Prediction intervals on test parts, through the real CLI, and how their method was chosen.
+"""Prediction intervals on test parts, through the real CLI, beside the static calibration.
 
-For each data set: `tsattn train` (short settings), then `tsattn evaluate --json` on the test
+For each data set and horizon: `tsattn train`, then `tsattn evaluate --json` on the test
 rows. Reported: coverage of the 80% interval per horizon step (target: 80 +/- 3 % at every
-step), the MSE of the 0.5 quantile against the point forecast's, and the mean pinball loss
-and CRPS of the model beside each baseline (each calibrated on its own validation residuals).
+step), its mean width, the MSE of the 0.5 quantile against the point forecast's, and the
+mean pinball loss and CRPS of the model beside each baseline (each calibrated on its own
+residuals by the same method).
 
-The second table uses validation rows only: the validation windows are cut in two halves
-in time, each candidate normaliser is calibrated on the first and scored on the second.
-That is how the default (the window's standard deviation) was chosen; test rows play no part.
+Beside it, the same model's intervals calibrated once on the validation part and never
+moved (the method before the rolling one), scored on the same test windows.
 
-    .venv/bin/python benchmarks/intervals.py --illness PATH/national_illness.csv
-    .venv/bin/python benchmarks/intervals.py --illness ... --etth1-epochs 2 --skip-choice
+Data: ETTh1 and national_illness on their standard protocols, the generated sample, and a
+generated series nobody tuned on (daily season, drifting level, wandering volatility).
+
+    .venv/bin/python benchmarks/intervals.py                         # everything (~40 min)
+    .venv/bin/python benchmarks/intervals.py --sets illness --horizons 24,60
+    .venv/bin/python benchmarks/intervals.py --sets etth1 --horizons 96 --etth1-epochs 2
+    .venv/bin/python benchmarks/intervals.py --sets generated --seed 14
+
+Rows of earlier runs in the JSON are kept unless the same (set, horizon) is run again.
 """
 
 from __future__ import annotations
@@ -21,173 +28,160 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from suite import ROOT, SHARED, tsattn
-
-DATA = SHARED / "ETTh1.csv"
+from suite import ROOT, SETS, tsattn
 
 LEVELS = (0.1, 0.5, 0.9)
 TOLERANCE = 0.03
+GENERATED = "generated"
 
 
-@dataclass(frozen=True)
-class Case:
-    """One data set: how to train on it and which rows are its test part."""
-
-    name: str
-    data: Path
-    train: list[str]
-    test: list[str]
-
-
-def cases(args: argparse.Namespace) -> list[Case]:
-    etth1 = Case("ETTh1", DATA, ["--train-end", "8640", "--val-end", "11520", "--lookback",
-                                 "96", "--horizon", "96", "--epochs", str(args.etth1_epochs)],
-                 ["--from", "11520", "--to", "14400"])
-    found = [etth1]
-    if args.illness is not None:
-        found.append(Case("national_illness", args.illness,
-                          ["--lookback", "104", "--horizon", "24", "--epochs",
-                           str(args.illness_epochs)], []))
-    found.append(Case("sample", ROOT / "sample_data" / "sample.csv",
-                      ["--lookback", "96", "--horizon", "24", "--epochs",
-                       str(args.sample_epochs)], []))
-    return found
+def train_args(name: str, horizon: int, args: argparse.Namespace) -> list[str]:
+    """The protocol's split and lookback; epochs as given (ETTh1's are the slow ones)."""
+    if name == GENERATED:
+        return ["--lookback", "168", "--horizon", str(horizon), "--epochs", "10"]
+    p = SETS[name]
+    epochs = args.etth1_epochs if name == "etth1" else 10
+    return ["--train-end", str(p.train_end), "--val-end", str(p.val_end), "--lookback",
+            str(p.lookback), "--horizon", str(horizon), "--epochs", str(epochs)]
 
 
-def run_case(case: Case, workdir: Path) -> dict:
+def generated_series(path: Path, seed: int, n: int = 8000) -> Path:
+    """Hourly demand with a daily season, a drifting level and noise whose scale wanders
+    (a log random walk), a supply that follows it, and a temperature: 70/10/20 by default."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    vol = np.exp(np.cumsum(rng.normal(0, 0.02, n)))
+    vol /= np.median(vol)
+    noise = np.zeros(n)
+    for i in range(1, n):
+        noise[i] = 0.8 * noise[i - 1] + vol[i] * rng.normal(0, 0.3)
+    amplitude = 1.0 + 0.5 * np.sin(2 * np.pi * t / 2000)
+    demand = (10 + np.cumsum(rng.normal(0, 0.01, n)) + amplitude * np.sin(2 * np.pi * t / 24)
+              + noise)
+    supply = (0.6 * np.roll(demand, 3) + 0.3 * np.sin(2 * np.pi * t / 168)
+              + rng.normal(0, 0.2, n) * vol)
+    temp = 15 + 5 * np.sin(2 * np.pi * t / 24 - 1) + rng.normal(0, 1, n)
+    stamps = np.datetime64("2021-01-01T00") + t.astype("timedelta64[h]")
+    lines = ["time,demand,supply,temp"] + [
+        f"{s},{d:.5f},{p:.5f},{c:.5f}" for s, d, p, c in zip(stamps, demand, supply, temp,
+                                                              strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_rows(name: str) -> tuple[int, int] | None:
+    """The protocol's test rows; None: from the validation end to the end of the data."""
+    return None if name == GENERATED else (SETS[name].val_end, SETS[name].end)
+
+
+def run_case(name: str, data: Path, horizon: int, workdir: Path,
+             args: argparse.Namespace) -> dict:
     """Train, evaluate on the test rows, and summarise the interval scores."""
-    path = workdir / f"{case.name}.tsattn"
+    path = workdir / f"{name}-{horizon}.tsattn"
+    train = train_args(name, horizon, args)
+    rows = test_rows(name)
     started = time.perf_counter()
-    tsattn("train", str(case.data), *case.train, "-o", str(path), "--quiet")
+    tsattn("train", str(data), *train, "-o", str(path), "--quiet")
     seconds = time.perf_counter() - started
-    result = json.loads(tsattn("evaluate", str(path), str(case.data), *case.test, "--json",
+    test = [] if rows is None else ["--from", str(rows[0]), "--to", str(rows[1])]
+    result = json.loads(tsattn("evaluate", str(path), str(data), *test, "--json",
                                "--quiet").stdout)
     scores, intervals = result["scores"], result["intervals"]["scores"]
     model = intervals["model"]
-    (eighty,) = [i for i in model["intervals"] if (i["lower"], i["upper"]) == (0.1, 0.9)]
-    per_step = np.array(eighty["coverage_per_step"])
+    per_step = np.array(eighty(model)["coverage_per_step"])
     return {
-        "data": case.name, "train_args": case.train, "test_args": case.test,
+        "data": name, "horizon": horizon, "train_args": train,
         "train_seconds": round(seconds, 1), "test_windows": result["windows"],
-        "coverage_80": eighty["coverage"], "coverage_80_min": float(per_step.min()),
-        "coverage_80_max": float(per_step.max()),
-        "steps_within_3pts": int((np.abs(per_step - 0.8) <= TOLERANCE).sum()),
-        "steps": len(per_step), "coverage_80_per_step": per_step.tolist(),
+        "calibration_windows": result["intervals"]["calibration_windows"],
+        **coverage_summary(per_step),
+        "coverage_80_per_step": per_step.tolist(),
         "point_mse": scores["model"]["mse"], "median_mse": model["median_mse"],
-        "pinball": {name: s["pinball"] for name, s in intervals.items()},
-        "crps": {name: s["crps"] for name, s in intervals.items()},
-        "width_80": {name: s["intervals"][0]["width"] for name, s in intervals.items()},
-        "coverage_80_all": {name: s["intervals"][0]["coverage"]
-                            for name, s in intervals.items()},
-        "model_path": path,
+        "pinball": {n: s["pinball"] for n, s in intervals.items()},
+        "crps": {n: s["crps"] for n, s in intervals.items()},
+        "width_80": {n: eighty(s)["width"] for n, s in intervals.items()},
+        "coverage_80_all": {n: eighty(s)["coverage"] for n, s in intervals.items()},
+        "static": static_scores(path, data, rows),
     }
 
 
-def print_test_table(rows: list[dict]) -> None:
-    print("\n# test parts: 80% interval (q0.1..q0.9) of the model; pinball/CRPS vs baselines")
-    print(f"{'data':<17}{'cover':>7}{'min':>7}{'max':>7}{'steps ok':>10}{'med/pt MSE':>12}"
-          f"  pinball (model, repeat_last, seasonal_naive, linear)")
-    for r in rows:
-        pin = r["pinball"]
-        others = ", ".join(f"{pin[n]:.4f}" for n in ("repeat_last", "seasonal_naive", "linear")
-                           if n in pin)
-        print(f"{r['data']:<17}{r['coverage_80']:>7.3f}{r['coverage_80_min']:>7.3f}"
-              f"{r['coverage_80_max']:>7.3f}{r['steps_within_3pts']:>5}/{r['steps']:<4}"
-              f"{r['median_mse'] / r['point_mse']:>12.4f}  {pin['model']:.4f}; {others}")
+def eighty(scores: dict) -> dict:
+    (found,) = [i for i in scores["intervals"] if (i["lower"], i["upper"]) == (0.1, 0.9)]
+    return found
 
 
-# candidate per-window scales, (W, L, T) inputs -> (W, T); "window_std" is the default
-NORMALISERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "none": lambda x: np.ones((x.shape[0], x.shape[2])),
-    "window_std": lambda x: x.std(axis=1),
-    "recent_std": lambda x: x[:, -max(2, x.shape[1] // 4):].std(axis=1),
-    "mean_abs_diff": lambda x: np.abs(np.diff(x, axis=1)).mean(axis=1),
-}
+def coverage_summary(per_step: np.ndarray) -> dict:
+    return {"coverage_80": float(per_step.mean()), "coverage_80_min": float(per_step.min()),
+            "coverage_80_max": float(per_step.max()),
+            "steps_within_3pts": int((np.abs(per_step - 0.8) <= TOLERANCE + 1e-12).sum()),
+            "steps": len(per_step)}
 
 
-def validation_forecasts(model_path: Path, data: Path) -> dict[str, tuple]:
-    """(inputs, forecast, truth) on the validation windows for the model and each baseline."""
-    from tsattn.baselines import season_length
-    from tsattn.evaluation import point_forecasters, validation_windows
-    from tsattn.inference import load_forecaster, run_model, scaled_series
+def static_scores(model_path: Path, data: Path, rows: tuple[int, int] | None) -> dict:
+    """The model's intervals from its validation offsets alone, on the same test windows."""
+    from tsattn.inference import load_forecaster, model_windows, run_model, scaled_series
+    from tsattn.interval_scores import interval_score, pinball
     from tsattn.known import read_history
 
     loaded = load_forecaster(model_path)
     frame = read_history(data, loaded.card)
-    series = scaled_series(loaded, frame)
-    found = validation_windows(loaded, series)
-    inputs, targets = found.everything()
-    x, truth = inputs[..., : found.n_targets].cpu().numpy(), targets.cpu().numpy()
-    pred = run_model(loaded, found).prediction
-    period = season_length(loaded.card.freq, None, loaded.lookback)
-    forecasters = point_forecasters(loaded, series, loaded.card.split.train_end, period)
-    return {name: (x.astype(np.float64), f(x, pred).astype(np.float64), truth.astype(np.float64))
-            for name, f in forecasters.items()}
+    first, end = rows or (loaded.card.split.val_end, len(frame.values))
+    found = model_windows(loaded, scaled_series(loaded, frame), first, end)
+    out = run_model(loaded, found)
+    truth = found.everything()[1].cpu().numpy().astype(np.float64)
+    q = loaded.calibration.quantiles(out.prediction.astype(np.float64), out.scale)
+    cover = interval_score(q, truth, LEVELS, (0.1, 0.9))
+    return {**coverage_summary(np.array(cover.coverage_per_step)), "width_80": cover.width,
+            "pinball": float(pinball(q, truth, LEVELS).mean())}
 
 
-def half_split_scores(x: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> dict:
-    """Each normaliser calibrated on the first half of validation, scored on the second."""
-    from tsattn.interval_scores import interval_score, pinball
-    from tsattn.intervals import conformal_offsets
-
-    half = len(pred) // 2
-    found = {}
-    for name, normaliser in NORMALISERS.items():
-        s = normaliser(x)
-        s = np.maximum(s, np.maximum(0.1 * np.median(s[:half], axis=0), 1e-6))
-        offsets = conformal_offsets((truth[:half] - pred[:half]) / s[:half, None, :], LEVELS)
-        q = pred[half:, ..., None] + s[half:, None, :, None] * np.moveaxis(offsets, 0, -1)[None]
-        cover = interval_score(q, truth[half:], LEVELS, (0.1, 0.9))
-        steps = np.array(cover.coverage_per_step)
-        found[name] = {"coverage": cover.coverage, "worst_step_gap": float(
-            np.abs(steps - 0.8).max()), "width": cover.width,
-            "pinball": float(pinball(q, truth[half:], LEVELS).mean())}
-    return found
-
-
-def print_choice_table(choice: dict) -> None:
-    print("\n# validation only: calibrate on its first half, score on its second half")
-    print(f"{'data/forecaster':<30}{'normaliser':<15}{'cover':>7}{'worst gap':>10}"
-          f"{'width':>8}{'pinball':>9}")
-    for key, by_name in choice.items():
-        for name, s in by_name.items():
-            print(f"{key:<30}{name:<15}{s['coverage']:>7.3f}{s['worst_step_gap']:>10.3f}"
-                  f"{s['width']:>8.3f}{s['pinball']:>9.4f}")
+def print_table(rows: list[dict]) -> None:
+    print("\n| data | H | coverage | worst / best step | steps within 80 +/- 3 | static: "
+          "coverage, steps within | width | median/point MSE | pinball: model | repeat "
+          f"last | seasonal naive | linear |\n|{'---|' * 12}")
+    for r in rows:
+        pin, st = r["pinball"], r["static"]
+        others = " | ".join(f"{pin[n]:.4f}" if n in pin else "-"
+                            for n in ("repeat_last", "seasonal_naive", "linear"))
+        print(f"| {r['data']} | {r['horizon']} | {r['coverage_80']:.1%} | "
+              f"{r['coverage_80_min']:.1%} / {r['coverage_80_max']:.1%} | "
+              f"{r['steps_within_3pts']} of {r['steps']} | {st['coverage_80']:.1%}, "
+              f"{st['steps_within_3pts']} | {r['width_80']['model']:.3f} | "
+              f"{r['median_mse'] / r['point_mse']:.4f} | {pin['model']:.4f} | {others} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--illness", type=Path, help="national_illness.csv (Autoformer set)")
+    parser.add_argument("--sets", default=f"etth1,illness,sample,{GENERATED}")
+    parser.add_argument("--horizons", default="", help="only these horizons (default: all)")
     parser.add_argument("--etth1-epochs", type=int, default=3)
-    parser.add_argument("--illness-epochs", type=int, default=10)
-    parser.add_argument("--sample-epochs", type=int, default=5)
-    parser.add_argument("--skip-choice", action="store_true",
-                        help="only the test-part table, not the normaliser comparison")
+    parser.add_argument("--seed", type=int, default=13, help="of the generated series")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/intervals-cpu.json")
     args = parser.parse_args()
-    rows, choice = [], {}
+    only = {int(h) for h in args.horizons.split(",") if h}
+    kept = json.loads(args.json.read_text())["test"] if args.json.exists() else []
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for case in cases(args):
-            row = run_case(case, Path(tmp))
-            rows.append(row)
-            if not args.skip_choice:
-                for name, arrays in validation_forecasts(row["model_path"], case.data).items():
-                    choice[f"{case.name}/{name}"] = half_split_scores(*arrays)
-            del row["model_path"]
+        for name in args.sets.split(","):
+            data = (generated_series(Path(tmp) / "generated.csv", seed=args.seed)
+                    if name == GENERATED else SETS[name].path)
+            horizons = (48,) if name == GENERATED else SETS[name].horizons
+            for horizon in (h for h in horizons if not only or h in only):
+                rows.append(run_case(name, data, horizon, Path(tmp), args))
+                if name == GENERATED:
+                    rows[-1]["data"] = f"{GENERATED} (seed {args.seed})"
+                print(json.dumps({k: v for k, v in rows[-1].items()
+                                  if k != "coverage_80_per_step"}), flush=True)
+    done = {(r["data"], r["horizon"]) for r in rows}
+    rows = [r for r in kept if (r.get("data"), r.get("horizon")) not in done] + rows
     print(f"# {platform.machine()}, {os.cpu_count()} cores")
-    print_test_table(rows)
-    if choice:
-        print_choice_table(choice)
+    print_table(rows)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
         "machine": {"arch": platform.machine(), "cores": os.cpu_count()},
-        "levels": LEVELS, "tolerance": TOLERANCE, "test": rows, "validation_choice": choice,
-    }, indent=2) + "\n")
+        "levels": LEVELS, "tolerance": TOLERANCE, "test": rows}, indent=2) + "\n")
     print(f"\nwrote {args.json}")
 
 

@@ -15,15 +15,22 @@ from tests.conftest import TINY, run_cli, sample_card
 from tsattn.card import ModelCard
 from tsattn.config import parse_quantiles
 from tsattn.errors import CheckpointError, UsageError
-from tsattn.interval_scores import interval_score, pinball, quantile_scores
+from tsattn.forecasting import recent_offsets
+from tsattn.inference import load_forecaster, model_windows, run_model, scaled_series
+from tsattn.interval_scores import crps, interval_score, pinball, quantile_scores
 from tsattn.intervals import (
     CRPS_LEVELS,
     Calibration,
+    KnownScores,
     calibrate,
+    centred_offsets,
     conformal_offsets,
     interval_pairs,
+    refresh_rows,
+    rolling_offsets,
     window_scale,
 )
+from tsattn.known import read_history
 
 LEVELS = (0.1, 0.5, 0.9)
 
@@ -76,6 +83,65 @@ def test_finite_sample_ranks_by_hand():
     assert few.tolist() == [1.0, 3.0]  # ranks past the ends take the extreme scores
 
 
+def test_point_forecast_stays_the_median():
+    scores = np.arange(1.0, 10.0)[:, None, None]  # all residuals positive: a biased model
+    offsets = centred_offsets(scores, (0.1, 0.5, 0.9))[:, 0, 0]
+    assert offsets.tolist() == [0.0, 0.0, 9.0]  # the band still reaches the residuals
+    spread = centred_offsets(scores - 5.0, (0.1, 0.5, 0.9))[:, 0, 0]
+    assert spread.tolist() == [-4.0, 0.0, 4.0]
+
+
+def known_by_hand(n_windows: int, horizon: int = 2) -> KnownScores:
+    """Window k ends at row 10 + k; its scores are k at every step and target."""
+    scores = np.broadcast_to(np.arange(n_windows, dtype=float)[:, None, None],
+                             (n_windows, horizon, 1)).copy()
+    return KnownScores(scores, 10 + np.arange(n_windows))
+
+
+def test_rolling_offsets_use_only_windows_known_at_each_origin():
+    stored = Calibration((0.1, 0.9), np.array([[[-9.0]] * 2, [[9.0]] * 2]), np.ones(1), 9)
+    known = known_by_hand(40)
+    rolled = rolling_offsets(stored, known, np.array([12, 25, 49]))
+    assert refresh_rows(9) == 1  # every row: the sets below are exact
+    per = rolled.per_forecast()[:, :, 0, 0]
+    assert per[0].tolist() == [-9.0, 9.0]  # 3 windows known by row 12: fewer than 9
+    # by row 25 windows 0..15 ended; the last 9 are 7..15; ranks floor(1) and ceil(9),
+    # the lower one (7) raised to the point forecast
+    assert per[1].tolist() == [0.0, 15.0]
+    later = KnownScores(known.scores.copy(), known.ends)
+    later.scores[16:] = 1e9  # windows that end after row 25 change nothing there
+    assert rolling_offsets(stored, later, np.array([25])).per_forecast()[0, 1, 0, 0] == 15.0
+    assert per[2].tolist() == [0.0, 39.0]
+
+
+def test_rolling_set_moves_in_steps_of_a_fiftieth():
+    stored = Calibration((0.1, 0.9), np.zeros((2, 2, 1)), np.ones(1), 100)
+    assert refresh_rows(100) == 2 and refresh_rows(101) == 3
+    rolled = rolling_offsets(stored, known_by_hand(300), np.array([200, 201, 202]))
+    assert rolled.which.tolist() == [0, 0, 1] and len(rolled.sets) == 2
+
+
+def test_rolling_calibration_follows_a_change_the_inputs_do_not_show():
+    """Residuals double while the inputs stay as calm: the validation offsets under-cover,
+    the rolling ones recover 80% once the set has moved past the change."""
+    rng = np.random.default_rng(3)
+    n_val, n_new, horizon = 500, 4000, 3
+    x = rng.normal(size=(n_val + n_new, 24, 1))
+    pred = np.zeros((n_val + n_new, horizon, 1))
+    noise = np.where(np.arange(n_val + n_new)[:, None, None] < n_val, 1.0, 2.0)
+    truth = noise * rng.normal(size=pred.shape)
+    calibration = calibrate(pred[:n_val], truth[:n_val], x[:n_val], LEVELS)
+    rows = np.arange(n_val + n_new)  # window k's origin; it ends `horizon` rows later
+    known = KnownScores(calibration.scores(pred, truth, window_scale(x)), rows + horizon)
+    later = slice(n_val + 2 * n_val, None)  # the set holds only new windows from here on
+    offsets = rolling_offsets(calibration, known, rows[later]).per_forecast()
+    rolled = calibration.quantiles(pred[later], window_scale(x[later]), offsets)
+    static = calibration.quantiles(pred[later], window_scale(x[later]))
+    coverage = [interval_score(q, truth[later], LEVELS, (0.1, 0.9)).coverage
+                for q in (rolled, static)]
+    assert abs(coverage[0] - 0.8) < 0.03 and coverage[1] < 0.6
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_quantiles_never_cross(seed: int):
     rng = np.random.default_rng(seed)
@@ -118,10 +184,10 @@ def test_pinball_coverage_and_crps_by_hand():
     score = interval_score(q, truth, (0.2, 0.8), (0.2, 0.8))
     assert (score.coverage, score.width, score.nominal) == (0.5, 2.0, 0.6)
     grid = np.repeat(truth[..., None], len(CRPS_LEVELS), axis=-1)  # a perfect forecast
-    scores = quantile_scores(q, (0.2, 0.8), grid, CRPS_LEVELS, truth)
+    scores = quantile_scores(q, (0.2, 0.8), crps(grid, truth, CRPS_LEVELS), truth)
     assert scores.crps == 0.0 and scores.pinball == pytest.approx(0.45)
     assert scores.median_mse is None
-    median = quantile_scores(q, (0.2, 0.5), grid, CRPS_LEVELS, truth).median_mse
+    median = quantile_scores(q, (0.2, 0.5), crps(grid, truth, CRPS_LEVELS), truth).median_mse
     assert median == pytest.approx((1.0 + 1.0) / 2)  # the 0.5 column is 2.0, truths 1 and 3
 
 
@@ -220,3 +286,24 @@ def test_chosen_levels_are_stored_and_shown(hourly_csv: Path, tmp_path: Path):
     drawn = run_cli("predict", str(model), str(hourly_csv), "--plot", str(plot), "-q")
     assert drawn.returncode == 0, drawn.stderr
     assert plot.stat().st_size > 10_000
+
+
+def test_predict_recalibrates_on_a_long_history_and_not_on_a_short_one(tiny_model: Path,
+                                                                       hourly_csv: Path):
+    loaded = load_forecaster(tiny_model)
+    frame = read_history(hourly_csv, loaded.card)
+    calibration = loaded.calibration
+    series = scaled_series(loaded, frame)
+    last = np.array([len(frame.values)])
+    assert calibration.start == "2024-01-18T12:00:00.000000000"  # row 420 of 600
+    rolled = recent_offsets(loaded, calibration, series, frame.times, last)
+    found = model_windows(loaded, series, 420, 600)
+    truth = found.everything()[1].cpu().numpy()
+    out = run_model(loaded, found)
+    newest = calibration.scores(out.prediction, truth, out.scale)[-calibration.n_windows:]
+    assert np.allclose(rolled.sets[0], centred_offsets(newest, calibration.levels))
+    assert not np.allclose(rolled.sets[0], calibration.offsets)
+    tail = slice(-loaded.lookback - 20, None)  # too short to hold the validation's count
+    short = recent_offsets(loaded, calibration, series[tail], frame.times[tail], np.array(
+        [loaded.lookback + 20]))
+    assert np.array_equal(short.per_forecast()[0], calibration.offsets)

@@ -32,11 +32,33 @@ def window_forecasts(model: torch.nn.Module, windows: Windows, device: torch.dev
 
 
 def calibrate_model(model: torch.nn.Module, windows: Windows, device: torch.device,
-                    levels: Sequence[float]) -> Calibration:
-    """Conformal offsets from the model's residuals on `windows` (the validation part)."""
+                    levels: Sequence[float], start: str | None = None) -> Calibration:
+    """Conformal offsets from the model's residuals on `windows` (the validation part).
+
+    `start` (`calibration_start`) lets predict find where, in a history, the windows that
+    may recalibrate the intervals begin.
+    """
     was_training = model.training
     model.eval()
     x, pred, truth = window_forecasts(model, windows, device)
     model.train(was_training)
     return calibrate(pred.astype(np.float64), truth.astype(np.float64), x.astype(np.float64),
-                     levels)
+                     levels, start)
+
+
+def calibration_start(times: np.ndarray | None, row: int) -> str | None:
+    """The time of the first validation target row as ISO 8601, None without times."""
+    return None if times is None else str(np.datetime_as_string(times[row]))
+
+
+def start_row(times: np.ndarray | None, start: str | None, fallback: int) -> int:
+    """The first row of a history whose windows may recalibrate the intervals.
+
+    With times on both sides, the first row at or after `start`; otherwise rows are
+    counted as in the training file (`fallback`, its validation start). A history that is
+    a later slice of that file then starts its count late, never early, so windows the
+    model was fit on are never mistaken for new ones.
+    """
+    if times is None or start is None:
+        return fallback
+    return int(np.searchsorted(times, np.datetime64(start), side="left"))

@@ -99,7 +99,9 @@ class Calibration:
 
     `offsets[q][h][t]` is the level-q quantile of the validation residuals at step h of
     target t divided by their window's scale (see `tsattn.intervals`); `floor[t]` the
-    smallest window scale used, all in z-scored units.
+    smallest window scale used, all in z-scored units. `start` is the time of the first
+    validation target row (None without a time column): predict recalibrates on the
+    history's windows from there on.
     """
 
     levels: tuple[float, ...]
@@ -107,6 +109,7 @@ class Calibration:
     floor: tuple[float, ...]  # (T,)
     n_windows: int
     method: str = "conformal"
+    start: str | None = None
 
 
 @dataclass(frozen=True)

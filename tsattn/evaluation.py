@@ -20,11 +20,19 @@ from tsattn.baselines import (
     season_length,
     seasonal_naive,
 )
+from tsattn.card import Split
 from tsattn.data import Frame, resolve_row
 from tsattn.errors import DataError, UsageError
 from tsattn.inference import LoadedModel, model_windows, run_model, scaled_series
-from tsattn.interval_scores import quantile_scores
-from tsattn.intervals import CRPS_LEVELS, Calibration, calibrate, window_scale
+from tsattn.interval_scores import crps, quantile_scores
+from tsattn.intervals import (
+    CRPS_LEVELS,
+    Calibration,
+    KnownScores,
+    calibrate,
+    rolling_offsets,
+    window_scale,
+)
 from tsattn.models.linear import NormalEquations
 from tsattn.windows import Windows
 
@@ -83,29 +91,33 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
              season: int | None = None) -> dict:
     """Scores of the model and of each baseline on the windows with targets in [first, end).
 
-    Each forecaster's intervals come from its own residuals on the validation windows, by
-    the same method; the model uses the calibration stored in its file (what predict shows).
+    Each forecaster's intervals come from its own residuals by the same method: calibrated
+    on the validation windows, then rolled forward over the windows whose truths are known
+    at each origin (`intervals.rolling_offsets`), as predict does on the same history; the
+    model starts from the calibration stored in its file.
     """
     series = scaled_series(loaded, frame)
     split = loaded.card.split
-    test = _window_forecasts(loaded, evaluation_windows(loaded, series, first, end))
-    val = _window_forecasts(loaded, validation_windows(loaded, series))
+    evaluation_windows(loaded, series, first, end)  # at least one window to score
+    validation_windows(loaded, series)  # and the rows the intervals were calibrated on
+    span = _span_forecasts(loaded, model_windows(loaded, series, min(first, split.train_end),
+                                                 end))
     period = season_length(loaded.card.freq, season, loaded.lookback)
     forecasters = point_forecasters(loaded, series, split.train_end, period)
-    n_targets = loaded.run.model.n_targets
-    scale = loaded.scaler.scale[:n_targets]
-    truth = test[2]
+    scale = loaded.scaler.scale[: loaded.run.model.n_targets]
+    test = span.rows >= first
+    truth = span.truth[test]
     results, quantile_results = {}, {}
     for name, forecaster in forecasters.items():
-        forecast = forecaster(test[0], test[1])
-        results[name] = score(forecast, truth, scale).__dict__
+        forecast = forecaster(span.x, span.pred)
+        results[name] = score(forecast[test], truth, scale).__dict__
         stored = loaded.calibration if name == "model" else None
-        quantile_results[name] = _interval_scores(forecast, test[0], truth,
-                                                  forecaster(val[0], val[1]), val, stored,
-                                                  _levels(loaded))
+        quantile_results[name] = _interval_scores(span, forecast, test, stored,
+                                                  _levels(loaded), split)
     return {"windows": len(truth), "rows": [first, end], "season": period,
             "targets": list(loaded.card.targets), "scores": results,
-            "intervals": {"levels": list(_levels(loaded)), "calibration_windows": len(val[2]),
+            "intervals": {"levels": list(_levels(loaded)),
+                          "calibration_windows": int(span.validation(split).sum()),
                           "scores": quantile_results}}
 
 
@@ -133,16 +145,26 @@ def _levels(loaded: LoadedModel) -> tuple[float, ...]:
     return loaded.calibration.levels if loaded.calibration else loaded.run.train.quantiles
 
 
-def _interval_scores(forecast: np.ndarray, x: np.ndarray, truth: np.ndarray,
-                     val_forecast: np.ndarray, val: tuple[np.ndarray, ...],
-                     stored: Calibration | None, levels: tuple[float, ...]) -> dict:
-    """Coverage, width, pinball and CRPS of one forecaster's calibrated quantiles."""
-    val_x, _, val_truth = val
-    own = stored or calibrate(val_forecast, val_truth, val_x, levels)
-    grid = calibrate(val_forecast, val_truth, val_x, CRPS_LEVELS)
-    scale = window_scale(x)
-    return asdict(quantile_scores(own.quantiles(forecast, scale), own.levels,
-                                  grid.quantiles(forecast, scale), CRPS_LEVELS, truth))
+def _interval_scores(span: _Span, forecast: np.ndarray, test: np.ndarray,
+                     stored: Calibration | None, levels: tuple[float, ...],
+                     split: Split) -> dict:
+    """Coverage, width, pinball and CRPS of one forecaster's rolling calibrated quantiles."""
+    val = span.validation(split)
+    own = stored or calibrate(forecast[val], span.truth[val], span.x[val], levels)
+    grid = calibrate(forecast[val], span.truth[val], span.x[val], CRPS_LEVELS)
+    scale = window_scale(span.x)
+    known = span.rows >= split.train_end
+    origins = span.rows[test]
+    quantiles = own.quantiles(forecast[test], scale[test], rolling_offsets(
+        own, span.known(own, forecast, scale, known), origins).per_forecast())
+    grid_offsets = rolling_offsets(grid, span.known(grid, forecast, scale, known), origins)
+    per_step = np.zeros(forecast.shape[1])
+    for k in range(len(grid_offsets.sets)):  # one set at a time: 19 levels per forecast add up
+        rows = np.flatnonzero(test)[grid_offsets.which == k]
+        part = grid.quantiles(forecast[rows], scale[rows], grid_offsets.sets[k][None])
+        per_step += crps(part, span.truth[rows], CRPS_LEVELS) * len(rows)
+    return asdict(quantile_scores(quantiles, own.levels, per_step / len(origins),
+                                  span.truth[test]))
 
 
 def validation_windows(loaded: LoadedModel, series: torch.Tensor) -> Windows:
@@ -157,13 +179,35 @@ def validation_windows(loaded: LoadedModel, series: torch.Tensor) -> Windows:
     return evaluation_windows(loaded, series, split.train_end, split.val_end)
 
 
-def _window_forecasts(loaded: LoadedModel, found: Windows
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Inputs' target channels (W, L, T), model forecasts (W, H, T) and truths (W, H, T),
-    in float64 so the interval arithmetic matches predict's."""
+@dataclass
+class _Span:
+    """Forecasts of every window from the validation part (or `first`) to the end, in
+    float64 so the interval arithmetic matches predict's."""
+
+    x: np.ndarray  # (W, L, T) inputs' target channels
+    pred: np.ndarray  # (W, H, T) model forecasts
+    truth: np.ndarray  # (W, H, T)
+    rows: np.ndarray  # (W,) each window's first target row: its forecast origin
+
+    def validation(self, split: Split) -> np.ndarray:
+        """Which windows are the validation part's, where the intervals were calibrated."""
+        return (self.rows >= split.train_end) & (self.rows + self.truth.shape[1]
+                                                  <= split.val_end)
+
+    def known(self, calibration: Calibration, forecast: np.ndarray, scale: np.ndarray,
+              which: np.ndarray) -> KnownScores:
+        """The normalised residuals of windows `which`, for `rolling_offsets`."""
+        return KnownScores(calibration.scores(forecast[which], self.truth[which],
+                                              scale[which]),
+                           self.rows[which] + self.truth.shape[1])
+
+
+def _span_forecasts(loaded: LoadedModel, found: Windows) -> _Span:
+    """One inference run over `found`, for the scores and the rolling calibration alike."""
     x, truth = _target_channels(found)
     pred = run_model(loaded, found).prediction
-    return x.astype(np.float64), pred.astype(np.float64), truth.astype(np.float64)
+    return _Span(x.astype(np.float64), pred.astype(np.float64), truth.astype(np.float64),
+                 found.starts.cpu().numpy() + loaded.lookback)
 
 
 def _target_channels(found: Windows) -> tuple[np.ndarray, np.ndarray]:

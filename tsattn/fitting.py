@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from tsattn import __version__
 from tsattn.baselines import season_length, validation_baselines
-from tsattn.calibration import calibrate_model
+from tsattn.calibration import calibrate_model, calibration_start
 from tsattn.card import (
     Baselines,
     DataSource,
@@ -347,7 +347,8 @@ def _fit(data: Frame | Panel, run: RunConfig, observer: Observer, model_path: Pa
                   replicas)
     share = attention_share(model, prep.val)
     # train() leaves the best weights in `model`: its validation residuals set the intervals
-    intervals = (calibrate_model(model, prep.val, device, prep.run.train.quantiles)
+    intervals = (calibrate_model(model, prep.val, device, prep.run.train.quantiles,
+                                 calibration_start(frame.times, prep.train_end))
                  if replicas.is_main else None)
     card = make_card(frame, prep, state, time.perf_counter() - started, free, share,
                      intervals)

@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from tsattn.calibration import start_row
 from tsattn.data import Frame, format_times, future_labels, time_labels
 from tsattn.errors import DataError
 from tsattn.explain import summarize_attention
 from tsattn.inference import LoadedModel, model_windows, run_model, scaled_series
+from tsattn.intervals import Calibration, KnownScores, RollingOffsets, refresh_rows, rolling_offsets
 from tsattn.known import require_future
 
 
@@ -48,15 +51,18 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
     labels = time_labels(frame)
     all_labels = labels + _future_labels(loaded, frame)
     # horizon 0: input windows only, their targets lie beyond the history
+    series = scaled_series(loaded, frame)
     end = _last_origin(frame, horizon, rolling)
-    inputs = model_windows(loaded, scaled_series(loaded, frame),
-                           lookback if rolling else end, end, horizon=0)
+    inputs = model_windows(loaded, series, lookback if rolling else end, end, horizon=0)
     out = run_model(loaded, inputs, batch_size, with_attention)
     n_targets = frame.n_targets
     values = loaded.scaler.inverse(out.prediction, slice(0, n_targets))
     quantiles = None
     if loaded.calibration is not None:
-        z = loaded.calibration.quantiles(out.prediction, out.scale)  # (O, H, T, Q)
+        offsets = recent_offsets(loaded, loaded.calibration, series, frame.times,
+                                 inputs.starts.cpu().numpy() + lookback)
+        z = loaded.calibration.quantiles(out.prediction, out.scale,
+                                         offsets.per_forecast())  # (O, H, T, Q)
         quantiles = np.moveaxis(
             loaded.scaler.inverse(np.moveaxis(z, -1, 0), slice(0, n_targets)), 0, -1)
     ends = (inputs.starts.cpu() + lookback).tolist()
@@ -96,6 +102,28 @@ def _last_origin(frame: Frame, horizon: int, rolling: bool) -> int:
         require_future(frame, horizon)
         return n_rows
     return n_rows - (horizon - have)
+
+
+def recent_offsets(loaded: LoadedModel, calibration: Calibration, series: torch.Tensor,
+                   times: np.ndarray | None, origins: np.ndarray) -> RollingOffsets:
+    """Interval offsets of forecasts from `origins`, rolled forward over the history.
+
+    The model forecasts the history's windows that lie after its training part and whose
+    truths are known by the origins; `intervals.rolling_offsets` picks each origin's set,
+    the stored validation offsets when the history is too short (evaluate does the same).
+    """
+    refresh = refresh_rows(calibration.n_windows)
+    earliest = int(origins.min()) - int(origins.min()) % refresh
+    first = max(start_row(times, calibration.start, loaded.card.split.train_end),
+                earliest - calibration.n_windows + 1 - loaded.horizon)
+    known = model_windows(loaded, series, first, int(origins.max()))
+    if len(known) < calibration.n_windows:
+        return RollingOffsets(calibration.offsets[None], np.zeros(len(origins), dtype=int))
+    out = run_model(loaded, known)
+    truth = known.everything()[1].cpu().numpy()
+    scores = calibration.scores(out.prediction, truth, out.scale)
+    ends = known.starts.cpu().numpy() + loaded.lookback + loaded.horizon
+    return rolling_offsets(calibration, KnownScores(scores, ends), origins)
 
 
 def attention_summary(loaded: LoadedModel, result: ForecastResult, top_k: int,

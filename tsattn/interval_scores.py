@@ -63,20 +63,24 @@ def interval_score(quantiles: np.ndarray, truth: np.ndarray, levels: Sequence[fl
                          coverage_per_step=cover.tolist(), width_per_step=width.tolist())
 
 
-def quantile_scores(quantiles: np.ndarray, levels: Sequence[float], grid: np.ndarray,
-                    grid_levels: Sequence[float], truth: np.ndarray) -> QuantileScores:
-    """Scores of quantiles at the forecaster's levels; CRPS from its quantiles on a grid.
-
-    The CRPS is twice the pinball loss integrated over all levels; the mean over an even
-    grid of levels (0.05, ..., 0.95) estimates it.
-    """
+def quantile_scores(quantiles: np.ndarray, levels: Sequence[float], crps_per_step: np.ndarray,
+                    truth: np.ndarray) -> QuantileScores:
+    """Scores of quantiles at the forecaster's levels, beside its CRPS per step (`crps`)."""
     per_step = pinball(quantiles, truth, levels)
-    crps = 2.0 * pinball(grid, truth, grid_levels)
     median = list(levels).index(0.5) if 0.5 in levels else None
     median_mse = None if median is None else float(
         np.mean((quantiles[..., median] - truth) ** 2))
     return QuantileScores(
-        pinball=float(per_step.mean()), crps=float(crps.mean()), median_mse=median_mse,
+        pinball=float(per_step.mean()), crps=float(crps_per_step.mean()), median_mse=median_mse,
         intervals=[interval_score(quantiles, truth, levels, p) for p in interval_pairs(levels)],
-        pinball_per_step=per_step.tolist(), crps_per_step=crps.tolist(),
+        pinball_per_step=per_step.tolist(), crps_per_step=crps_per_step.tolist(),
     )
+
+
+def crps(grid: np.ndarray, truth: np.ndarray, grid_levels: Sequence[float]) -> np.ndarray:
+    """CRPS per step from quantiles on an even grid of levels (0.05, ..., 0.95): (H,).
+
+    The CRPS is twice the pinball loss integrated over all levels; the grid's mean
+    estimates it.
+    """
+    return 2.0 * pinball(grid, truth, grid_levels)

@@ -320,7 +320,8 @@ def _calibration_note(calibration: Calibration | None) -> str:
     if calibration is None:
         return "none (saved before training ended)"
     levels = ", ".join(f"{q:g}" for q in calibration.levels)
-    return f"{levels} ({calibration.method}, {calibration.n_windows} validation windows)"
+    return (f"{levels} ({calibration.method}, rolling over the latest "
+            f"{calibration.n_windows} known windows)")
 
 
 def main(argv: list[str] | None = None) -> None:

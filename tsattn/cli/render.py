@@ -104,7 +104,8 @@ def interval_table(result: dict) -> None:
     """Coverage and width of each interval, pinball loss and CRPS, per forecaster."""
     intervals = result["intervals"]
     table = Table(title=f"quantiles {', '.join(f'{q:g}' for q in intervals['levels'])}, "
-                  f"each calibrated on {intervals['calibration_windows']} validation windows",
+                  f"each calibrated on its latest {intervals['calibration_windows']} known "
+                  "windows (the validation part's count)",
                   title_justify="left")
     scores = intervals["scores"]
     pairs = [(i["lower"], i["upper"]) for i in next(iter(scores.values()))["intervals"]]
