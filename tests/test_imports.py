@@ -20,7 +20,8 @@ LAYERS = {
     "faithfulness": 5, "output": 6, "api": 7, "cli": 8, "__main__": 9,
 }
 # api: only to hand back DataFrames, imported inside the call
-ONLY_IN = {"pandas": {"data", "api"}, "typer": {"cli"}, "rich": {"cli"}, "matplotlib": {"plotting"}}
+ONLY_IN = {"pandas": {"data", "api"}, "pyarrow": {"data"}, "typer": {"cli"}, "rich": {"cli"},
+           "matplotlib": {"plotting"}}
 
 
 def project_modules() -> dict[str, set[str]]:

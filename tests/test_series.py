@@ -140,6 +140,8 @@ def test_predict_chosen_series_and_unknown_ids(stores_model: Path, stores_csv: P
     assert rows[0][:5] == ["store", "origin", "date", "step", "sales"]
     assert {r[0] for r in rows[1:]} == {"south"}
     assert len(rows) - 1 == (240 - 24 + 1) * 6
+    info = run_cli("info", str(stores_model))
+    assert "3 by column store" in info.stdout + info.stderr
     bad = run_cli("predict", str(stores_model), str(stores_csv), "--id", "west")
     assert bad.returncode == 3 and bad.stdout == ""
     assert bad.stderr.count("error:") == 1 and "unknown series 'west'" in bad.stderr

@@ -18,7 +18,7 @@ table with `Model.read_series`: each series comes with the model as that series 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -27,7 +27,7 @@ from tsattn.card import ModelCard
 from tsattn.data import Frame
 from tsattn.errors import UsageError
 from tsattn.evaluation import combine, evaluate, scored_rows
-from tsattn.forecasting import ForecastResult, predict
+from tsattn.forecasting import ForecastResult, predict, predict_chunks
 from tsattn.inference import LoadedModel, for_series, load_forecaster
 from tsattn.known import read_history, read_history_panel
 from tsattn.output import forecast_columns
@@ -83,6 +83,12 @@ class Model:
                  with_attention: bool = True) -> ForecastResult:
         """Forecasts in the data's units, with attention maps, from the last or every origin."""
         return predict(self.loaded, frame, rolling=rolling, with_attention=with_attention)
+
+    def forecast_chunks(self, frame: Frame, with_attention: bool = True
+                        ) -> Iterator[ForecastResult]:
+        """A rolling forecast in chunks of origins, in time order: memory bounded by a
+        chunk (`forecasting.predict_chunks`), for histories of any length."""
+        return predict_chunks(self.loaded, frame, rolling=True, with_attention=with_attention)
 
     def score(self, frame: Frame, start: str | None = None, end: str | None = None,
               season: int | None = None) -> dict:

@@ -1,7 +1,10 @@
-"""Read and validate a CSV, split it chronologically, scale it, and label its time steps.
+"""Read and validate a CSV or Parquet file, split it chronologically, scale it, and label
+its time steps.
 
-This is the only module that imports pandas: everything after `read_frame` works on a plain
-float32 array with channels ordered targets first, then covariates. Every problem with the
+This is the only module that imports pandas (and pyarrow, for Parquet): everything after
+`read_frame` works on a plain float32 array with channels ordered targets first, then
+covariates. A Parquet file is recognised by its content (it starts and ends with `PAR1`)
+or its extension, and then checked like a CSV, cell by cell. Every problem with the
 input becomes a `DataError` (or `UsageError` for a bad option value) whose one-line message
 names the problem, where it is, and the fix; pandas, numpy and decoding errors never escape.
 
@@ -96,7 +99,7 @@ class _Table:
 
     df: pd.DataFrame
     name: str
-    text: str
+    text: str | None  # None for Parquet: rows have no file lines
     sep: str
     has_header: bool = True
     id_col: str | None = None  # one series of a long table: the column naming it, not data
@@ -105,6 +108,8 @@ class _Table:
     def where(self, row: int) -> str:
         """Describe 0-based data row `row` as the 1-based data row and the file line."""
         row = row if self.rows is None else int(self.rows[row])
+        if self.text is None:
+            return f"row {row + 1}"
         return f"row {row + 1} (file line {_file_line(self.text, row, self.has_header)})"
 
 
@@ -120,9 +125,17 @@ def _file_line(text: str, row: int, has_header: bool = True) -> int:
     return row + 1 + has_header
 
 
-def _read_text(source: Path | TextIO) -> tuple[str, str, str]:
-    """Return (text, name, sha256 of what was read) from a path or an open stream,
-    rejecting what is not text."""
+def _read_table(source: Path | TextIO, names: Sequence[str] | None = None
+                ) -> tuple[_Table, str]:
+    """The parsed table (CSV or Parquet) and the sha256 of the bytes read."""
+    raw, name, digest = _read_raw(source)
+    if isinstance(raw, bytes) and _is_parquet(raw, name):
+        return _parse_parquet(raw, name), digest
+    return _parse_csv(_decode(raw, name), name, names), digest
+
+
+def _read_raw(source: Path | TextIO) -> tuple[bytes | str, str, str]:
+    """Return (content, name, sha256 of what was read) from a path or an open stream."""
     if isinstance(source, (str, Path)):
         path = Path(source)
         name = str(path)
@@ -136,12 +149,47 @@ def _read_text(source: Path | TextIO) -> tuple[str, str, str]:
             raise DataError(f"cannot read {name} ({exc.strerror}); check its permissions") from exc
     else:
         name = "stdin"
-        try:
-            raw = source.read()
+        try:  # bytes where the stream has them, so Parquet can be piped in too
+            raw = getattr(source, "buffer", source).read()
         except UnicodeDecodeError as exc:
             raise DataError(f"{name} is not a text CSV file (not UTF-8); give a CSV") from exc
     digest = hashlib.sha256(raw.encode("utf-8") if isinstance(raw, str) else raw).hexdigest()
-    return _decode(raw, name), name, digest
+    return raw, name, digest
+
+
+_PARQUET_MAGIC = b"PAR1"
+
+
+def _is_parquet(raw: bytes, name: str) -> bool:
+    """Parquet by content (`PAR1` at both ends) or by a `.parquet`/`.pq` name."""
+    if raw[:4] == _PARQUET_MAGIC and raw[-4:] == _PARQUET_MAGIC:
+        return True
+    return name.lower().endswith((".parquet", ".pq"))
+
+
+def _parse_parquet(raw: bytes, name: str) -> _Table:
+    """A Parquet file as a table: its typed columns as pandas reads them."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise UsageError(f"{name} is a Parquet file, which needs pyarrow; install it with "
+                         "`pip install 'tsattn[parquet]'`, or give a CSV") from exc
+    try:
+        df = pq.read_table(io.BytesIO(raw)).to_pandas()
+    except Exception as exc:  # pyarrow raises many kinds (ArrowInvalid, OSError, ...)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{name} is not a readable Parquet file ({detail[:200]}); "
+                        "give a Parquet or CSV file") from exc
+    if df.shape[1] == 0:
+        raise DataError(f"{name} has no columns; give a table with a numeric column")
+    if len(df) == 0:
+        raise DataError(f"{name} has columns but no rows; give a table with data")
+    df = df.reset_index(drop=True)
+    df.columns = [str(c).strip() for c in df.columns]
+    repeated = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    if repeated:
+        raise DataError(f"column name {repeated[0]!r} appears twice in {name}; rename one")
+    return _Table(df=df, name=name, text=None, sep=",")
 
 
 def _decode(raw: bytes | str, name: str) -> str:
@@ -382,11 +430,18 @@ def _check_order(table: _Table, col: str, index: pd.DatetimeIndex) -> None:
     back = np.flatnonzero(np.diff(stamps) < 0)
     if back.size:
         row = int(back[0]) + 1
-        key = list(table.df.columns).index(col) + 1
-        sep = {",": ",", ";": ";", "\t": "$'\\t'"}[table.sep]
         raise DataError(f"time goes backwards at {table.where(row)}: '{index[row]}' comes after "
-                        f"'{index[row - 1]}'; sort the data rows by {col!r} "
-                        f"(e.g. `sort -t{sep} -k{key},{key}` on the lines after the header)")
+                        f"'{index[row - 1]}'; sort the data rows by {col!r}"
+                        f"{_sort_hint(table, col)}")
+
+
+def _sort_hint(table: _Table, col: str) -> str:
+    """How to sort a CSV by the time column with `sort` (nothing for Parquet)."""
+    if table.text is None:
+        return ""
+    key = list(table.df.columns).index(col) + 1
+    sep = {",": ",", ";": ";", "\t": "$'\\t'"}[table.sep]
+    return f" (e.g. `sort -t{sep} -k{key},{key}` on the lines after the header)"
 
 
 def _duplicate_fix(table: _Table, time_col: str) -> str:
@@ -619,8 +674,7 @@ def read_frame(source: Path | TextIO, *, time_col: str | None = None,
     """
     if fill not in FILL_METHODS:
         raise UsageError(f"unknown --fill {fill!r}; choose one of: {', '.join(FILL_METHODS)}")
-    text, name, digest = _read_text(source)
-    table = _parse_csv(text, name, names)
+    table, digest = _read_table(source, names)
     n_history = None
     if future is not None:
         table, n_history = _with_future_file(table, future), len(table.df)
@@ -667,8 +721,8 @@ def _frame_of(table: _Table, time_col: str | None, targets: Sequence[str],
 def _with_future_file(table: _Table, source: Path | TextIO) -> _Table:
     """The history table with the rows of a `--future` file appended, columns aligned:
     its targets must be absent or empty, which `_future_rows` then checks like piped rows."""
-    text, name, _ = _read_text(source)
-    rows = _parse_csv(text, name).df
+    future, _ = _read_table(source)
+    rows, name = future.df, future.name
     unknown = [c for c in rows.columns if c not in table.df.columns]
     if unknown:
         raise DataError(f"{name} has column(s) the history lacks: {', '.join(unknown)}; give "
@@ -926,8 +980,8 @@ def read_panel(source: Path | TextIO, *, id_col: str, time_col: str | None = Non
     """
     if fill not in FILL_METHODS:
         raise UsageError(f"unknown --fill {fill!r}; choose one of: {', '.join(FILL_METHODS)}")
-    text, name, digest = _read_text(source)
-    table = _parse_csv(text, name, names)
+    table, digest = _read_table(source, names)
+    name, text = table.name, table.text
     if id_col not in table.df.columns:
         raise DataError(f"id column {id_col!r} not found; columns are: "
                         f"{', '.join(map(str, table.df.columns))}; give --id-col one of them")

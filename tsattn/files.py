@@ -21,7 +21,9 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from tsattn.errors import OutputError
 
@@ -88,7 +90,15 @@ def remove_stale_temp_files(path: Path) -> list[Path]:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` in one step; on any failure the old file stays as it was.
+    """Replace `path` with `data` in one step; on any failure the old file stays as it was."""
+    with atomic_writer(path) as fh:
+        fh.write(data)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """A file to write in pieces (a streamed forecast) that replaces `path` in one step when
+    the block ends; on any failure, or an exception in the block, the old file stays.
 
     The temp file is created with mode 0o666 minus the umask (as `open` would), not the
     0o600 of `tempfile.mkstemp`, so a saved model is as readable as any other output. It
@@ -105,7 +115,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
         with os.fdopen(fd, "wb", closefd=False) as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

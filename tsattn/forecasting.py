@@ -3,10 +3,13 @@
 Inputs are the last `lookback` rows (or every origin with `rolling`); outputs carry the
 timestamps that continue the history's frequency, and the attention maps of each origin
 for the explainer. The model runs through the one inference path (`inference.run_model`).
+A rolling forecast over a long history comes in chunks of origins (`predict_chunks`), so
+its memory is bounded by the chunk, not by the history (README "Memory").
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +22,13 @@ from tsattn.explain import summarize_attention
 from tsattn.inference import LoadedModel, model_windows, run_model, scaled_series
 from tsattn.intervals import Calibration, KnownScores, RollingOffsets, refresh_rows, rolling_offsets
 from tsattn.known import require_future
+from tsattn.windows import Windows
+
+# the most origins in a chunk without and with attention (whose summary is a few dicts per
+# step), and the most attention weights (origins x horizon x lookback) one chunk may hold
+CHUNK_ORIGINS = 4096
+CHUNK_ORIGINS_ATTENTION = 512
+CHUNK_ATTENTION_FLOATS = 8_000_000
 
 
 @dataclass
@@ -40,7 +50,24 @@ class ForecastResult:
 
 def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
             batch_size: int = 512, with_attention: bool = True) -> ForecastResult:
-    """Forecast from the last window, or from every window with `rolling`."""
+    """Forecast from the last window, or from every window with `rolling`, all in one
+    result (a long rolling forecast is better read with `predict_chunks`)."""
+    return next(predict_chunks(loaded, frame, rolling, batch_size, with_attention, chunk=0))
+
+
+def chunk_origins(loaded: LoadedModel, with_attention: bool) -> int:
+    """Origins per chunk: attention maps are horizon x lookback floats per origin."""
+    if not with_attention:
+        return CHUNK_ORIGINS
+    per_origin = loaded.horizon * loaded.lookback
+    return max(1, min(CHUNK_ORIGINS_ATTENTION, CHUNK_ATTENTION_FLOATS // per_origin))
+
+
+def predict_chunks(loaded: LoadedModel, frame: Frame, rolling: bool = False,
+                   batch_size: int = 512, with_attention: bool = True,
+                   chunk: int | None = None) -> Iterator[ForecastResult]:
+    """The forecasts of `predict` as results of at most `chunk` origins each, in time order
+    (None: `chunk_origins`; 0: every origin in one result)."""
     lookback, horizon = loaded.lookback, loaded.horizon
     n_rows = len(frame.values)
     if n_rows < lookback:
@@ -51,15 +78,26 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
     labels = time_labels(frame)
     all_labels = labels + _future_labels(loaded, frame)
     # horizon 0: input windows only, their targets lie beyond the history
-    series = scaled_series(loaded, frame)
     end = _last_origin(frame, horizon, rolling)
-    inputs = model_windows(loaded, series, lookback if rolling else end, end, horizon=0)
+    inputs = model_windows(loaded, scaled_series(loaded, frame),
+                           lookback if rolling else end, end, horizon=0)
+    step = chunk_origins(loaded, with_attention) if chunk is None else chunk or len(inputs)
+    for begin in range(0, len(inputs), step):
+        part = Windows(inputs.series, inputs.starts[begin : begin + step], lookback, 0,
+                       inputs.n_targets)
+        yield _forecast(loaded, frame, part, labels, all_labels, batch_size, with_attention)
+
+
+def _forecast(loaded: LoadedModel, frame: Frame, inputs: Windows, labels: list[str],
+              all_labels: list[str], batch_size: int, with_attention: bool) -> ForecastResult:
+    """The forecasts from the windows `inputs`, in the data's units and times."""
+    lookback, horizon = loaded.lookback, loaded.horizon
     out = run_model(loaded, inputs, batch_size, with_attention)
     n_targets = frame.n_targets
     values = loaded.scaler.inverse(out.prediction, slice(0, n_targets))
     quantiles = None
     if loaded.calibration is not None:
-        offsets = recent_offsets(loaded, loaded.calibration, series, frame.times,
+        offsets = recent_offsets(loaded, loaded.calibration, inputs.series, frame.times,
                                  inputs.starts.cpu().numpy() + lookback)
         z = loaded.calibration.quantiles(out.prediction, out.scale,
                                          offsets.per_forecast())  # (O, H, T, Q)
@@ -127,11 +165,12 @@ def recent_offsets(loaded: LoadedModel, calibration: Calibration, series: torch.
 
 
 def attention_summary(loaded: LoadedModel, result: ForecastResult, top_k: int,
-                      frame: Frame | None = None) -> dict:
+                      frame: Frame | None = None, weights: bool | None = None) -> dict:
     """The attention summary of `result` (the `tsattn.attention/1` document).
 
-    Full weight rows only for a single origin (they are L x H each). With `frame`, the
-    last origin's input values are named beside each attended time (for `explain`).
+    Full weight rows by default only for a single origin (they are L x H each; `weights`
+    decides otherwise). With `frame`, the last origin's input values are named beside
+    each attended time (for `explain`).
     """
     values = columns = None
     if frame is not None:
@@ -143,6 +182,7 @@ def attention_summary(loaded: LoadedModel, result: ForecastResult, top_k: int,
         model=loaded.run.model.kind, reduction=loaded.model.reduction,
         alternatives=result.alternatives or None, token_spans=loaded.model.token_spans,
         values=values, columns=columns,
-        include_weights=len(result.origins) == 1 and frame is None,
+        include_weights=(len(result.origins) == 1 and frame is None) if weights is None
+        else weights,
         variables=result.variables, variable_names=list(loaded.card.columns),
     )

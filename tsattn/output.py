@@ -138,6 +138,16 @@ def series_json(id_col: str, documents: dict[str, Any]) -> str:
     return json.dumps({"id_col": id_col, "series": documents}) + "\n"
 
 
+def attention_lines(summary: dict, with_header: bool, series_id: str | None = None) -> str:
+    """A rolling forecast's attention as JSON lines, written chunk by chunk: the summary's
+    header (everything but `forecasts`) when `with_header`, then one line per origin; with
+    `series_id` every line names its series under `series`."""
+    tag = {} if series_id is None else {"series": series_id}
+    head = [{**tag, **{k: v for k, v in summary.items() if k != "forecasts"}}]
+    lines = (head if with_header else []) + [{**tag, **f} for f in summary["forecasts"]]
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
 def scores_json(scores: dict) -> str:
     """`evaluate --json`: numpy scalars as plain numbers."""
     return json.dumps(scores, default=_plain) + "\n"

@@ -310,6 +310,9 @@ def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
         ("tsattn version", card.tsattn_version),
         ("quantiles", _calibration_note(card.calibration)),
     ]
+    if card.id_col is not None:
+        rows.insert(1, ("series", f"{len(card.series)} by column {card.id_col} (time: of the "
+                                  f"first, {card.series[0].id})"))
     rows += [(f"model.{k}", str(v)) for k, v in dataclasses.asdict(model).items()
              if k not in ("kind", "lookback", "horizon")]
     key_value_table(str(model_file), rows)

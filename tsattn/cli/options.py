@@ -33,7 +33,7 @@ def choices(names: object) -> str:
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
 
 
-DataArg = Annotated[str, typer.Argument(help="CSV file to read, or - for standard input.",
+DataArg = Annotated[str, typer.Argument(help="CSV or Parquet file, or - for standard input.",
                                         show_default=False)]
 ModelArg = Annotated[Path, typer.Argument(help="Model file written by 'tsattn train'.",
                                           show_default=False)]

@@ -32,6 +32,13 @@ def run_predict_series(model: Model, source: Path | TextIO, *, ids: list[str],
         warn(notes)
     need_attention = bool(attention_path) or fmt == "json"
     id_col, time_col = model.card.id_col or "", model.card.time_col
+    if rolling and fmt == "csv":
+        from tsattn.cli.rolling_view import write_rolling
+
+        write_rolling([(one.id, one.model, one.frame) for one in series], output=output,
+                      attention_path=attention_path, need_attention=need_attention,
+                      top_k=top_k, id_col=id_col)
+        return
     texts, documents, summaries = [], {}, {}
     for one in series:
         result = one.model.forecast(one.frame, rolling=rolling, with_attention=need_attention)

@@ -61,6 +61,27 @@ def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, 
     frame = _read(model, source, fill, quiet, future)
     show_table = explain or (sys.stderr.isatty() and not quiet)
     need_attention = bool(attention_path) or show_table or fmt == "json" or plot is not None
+    if rolling and fmt == "csv":
+        from tsattn.cli.rolling_view import write_rolling
+
+        result, summary = write_rolling([(None, model, frame)], output=output,
+                                        attention_path=attention_path,
+                                        need_attention=need_attention, top_k=top_k)
+    else:
+        result, summary = _write_whole(model, frame, output=output, fmt=fmt, rolling=rolling,
+                                       attention_path=attention_path,
+                                       need_attention=need_attention, top_k=top_k)
+    if plot is not None:
+        plot_last_forecast(plot, model, frame, result)
+    if show_table and summary is not None:
+        targets = ", ".join(result.targets)
+        attention_table(explain_rows(summary, origin=len(result.origins) - 1), targets)
+
+
+def _write_whole(model: Model, frame: Frame, *, output: str | None, fmt: str, rolling: bool,
+                 attention_path: str | None, need_attention: bool, top_k: int
+                 ) -> tuple[ForecastResult, dict | None]:
+    """The forecast made and written in one piece (one origin, or JSON: one document)."""
     result = model.forecast(frame, rolling=rolling, with_attention=need_attention)
     summary = attention_summary(model.loaded, result, top_k) if need_attention else None
     time_col = model.card.time_col
@@ -71,11 +92,7 @@ def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, 
     write_output(output, text)
     if attention_path:
         write_output(attention_path, json.dumps(summary) + "\n")
-    if plot is not None:
-        plot_last_forecast(plot, model, frame, result)
-    if show_table and summary is not None:
-        targets = ", ".join(result.targets)
-        attention_table(explain_rows(summary, origin=len(result.origins) - 1), targets)
+    return result, summary
 
 
 def _check_plotting(plot: Path | None) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -23,6 +26,24 @@ def write_output(dest: str | None, text: str) -> None:
     from tsattn.files import atomic_write_text
 
     atomic_write_text(Path(dest), text)
+
+
+@contextlib.contextmanager
+def open_output(dest: str | None) -> Iterator[TextIO]:
+    """A text stream for output written in pieces: stdout for None or '-', else a file
+    that appears whole when the block ends (and not at all if it fails)."""
+    if dest in (None, "-"):
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    from tsattn.files import atomic_writer
+
+    with atomic_writer(Path(dest)) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        try:
+            yield text
+        finally:
+            text.detach()  # flushes; the writer closes the file itself, after its fsync
 
 
 def write_png(dest: Path, png: bytes | None) -> None:
