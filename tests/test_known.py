@@ -238,3 +238,26 @@ def test_info_lists_each_role_and_predict_takes_piped_future_rows(tmp_path: Path
     two = "".join(future.splitlines(True)[:2])
     short = run_cli("predict", str(model), "-", "--quiet", stdin=history + two)
     assert short.returncode == 3 and "add 4 more row(s)" in short.stderr, short.stderr
+
+
+def test_each_series_of_a_long_table_has_its_own_future_rows(tmp_path: Path, answer) -> None:
+    one = write_columns(tmp_path / "one.csv", answer, ["y", "flag"], slice(0, 600))
+    header, *rows = one.read_text().splitlines()
+    long = tmp_path / "long.csv"
+    long.write_text("\n".join([f"store,{header}"] + [f"{s},{r}" for s in "ab" for r in rows])
+                    + "\n")
+    model = tmp_path / "m.tsattn"
+    done = run_cli("train", str(long), "--id-col", "store", "-t", "y", "--known", "flag",
+                   "--lookback", "48", "--horizon", "12", "--epochs", "1", "--quiet",
+                   "-o", str(model))
+    assert done.returncode == 0, done.stderr
+    future = write_columns(tmp_path / "f.csv", answer, ["y", "flag"], slice(600, 612),
+                           empty=("y",))
+    _, *ahead = future.read_text().splitlines()
+    history = "\n".join([f"store,{header}"] + [f"{s},{r}" for s in "ab"
+                                               for r in rows[-100:] + ahead]) + "\n"
+    forecast = run_cli("predict", str(model), "-", "--quiet", stdin=history)
+    assert forecast.returncode == 0, forecast.stderr
+    lines = forecast.stdout.splitlines()
+    assert lines[0].startswith("store,date,y") and len(lines) == 1 + 2 * 12
+    assert lines[1].startswith("a,2020-01-26 00:00") and lines[13].startswith("b,2020-01-26 00:00")
