@@ -187,8 +187,8 @@ def test_default_model_reads_the_driver_and_the_known_flag(tmp_path: Path, answe
     done = run_cli("predict", str(model), str(history), "--future", str(future), "--rolling",
                    "--attention", str(attention))
     assert done.returncode == 0, done.stderr
-    steps = [step for forecast in json.loads(attention.read_text())["forecasts"]
-             for step in forecast["steps"]]
+    _, *origins = attention.read_text().splitlines()  # JSON lines: a header, then origins
+    steps = [step for line in origins for step in json.loads(line)["steps"]]
     mean = {name: np.mean([step["variables"][name] for step in steps])
             for name in ("y", "drive", "noise", "flag")}
     assert sum(mean.values()) == pytest.approx(1.0, abs=1e-4)
