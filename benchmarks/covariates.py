@@ -1,12 +1,14 @@
-"""Does reading covariates help, or at least never hurt? ETTh1's `OT` with and without the
-six load columns (the literature's "MS" setting), through the real CLI.
+"""Does reading covariates help, or at least never hurt? A set's `OT` with and without its
+other columns as past covariates (ETTh1's six loads: the literature's "MS" setting;
+national_illness's ILI counts and shares), through the real CLI.
 
-Each horizon trains twice on the standard protocol (lookback 336, borders 8640/11520/14400,
-the documented defaults): once on `date,OT` alone and once on the whole file with `--target
-OT` (the loads are past covariates), and scores both on the test rows with `tsattn
-evaluate`. The issue's bar: with covariates never worse than without by more than 1%.
+Each horizon trains twice on the set's standard protocol with the documented defaults:
+once on `date,OT` alone and once on the whole file with `--target OT` (the other columns
+are past covariates), and scores both on the test rows with `tsattn evaluate`. The bar:
+with covariates never worse than without by more than 1%.
 
     .venv/bin/python benchmarks/covariates.py
+    .venv/bin/python benchmarks/covariates.py --set illness
     .venv/bin/python benchmarks/covariates.py --models lstm-attn --horizons 96
 """
 
@@ -37,8 +39,8 @@ def target_only(source: Path, dest: Path, columns: tuple[str, ...]) -> Path:
     return dest
 
 
-def score(data: Path, model: str, horizon: int, workdir: Path, tag: str) -> dict:
-    p = SETS["etth1"]
+def score(name: str, data: Path, model: str, horizon: int, workdir: Path, tag: str) -> dict:
+    p = SETS[name]
     path = workdir / f"{tag}-{model}-{horizon}.tsattn"
     started = time.perf_counter()
     tsattn("train", str(data), "--target", "OT", "--train-end", str(p.train_end),
@@ -55,20 +57,25 @@ def score(data: Path, model: str, horizon: int, workdir: Path, tag: str) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", default="etth1", choices=("etth1", "illness"))
     parser.add_argument("--models", default="transformer,lstm-attn")
-    parser.add_argument("--horizons", default="96,192,336,720")
-    parser.add_argument("--json", type=Path,
-                        default=ROOT / "benchmarks/results/covariates-cpu.json")
+    parser.add_argument("--horizons", default="", help="default: the set's protocol")
+    parser.add_argument("--json", type=Path, help="default: benchmarks/results/"
+                        "covariates-cpu.json (etth1), covariates-illness-cpu.json")
     args = parser.parse_args()
+    suffix = "" if args.set == "etth1" else f"-{args.set}"
+    json_path = args.json or ROOT / f"benchmarks/results/covariates{suffix}-cpu.json"
+    horizons = (tuple(map(int, args.horizons.split(","))) if args.horizons
+                else SETS[args.set].horizons)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        full = SETS["etth1"].path
+        full = SETS[args.set].path
         alone = target_only(full, work / "ot.csv", ("date", "OT"))
         for model in args.models.split(","):
-            for horizon in map(int, args.horizons.split(",")):
-                without = score(alone, model, horizon, work, "alone")
-                with_cov = score(full, model, horizon, work, "covariates")
+            for horizon in horizons:
+                without = score(args.set, alone, model, horizon, work, "alone")
+                with_cov = score(args.set, full, model, horizon, work, "covariates")
                 rows.append({"model": model, "horizon": horizon, "without": without,
                              "with": with_cov, "ratio": with_cov["mse"] / without["mse"]})
                 print(json.dumps(rows[-1]), flush=True)
@@ -79,8 +86,8 @@ def main() -> None:
         print(f"| {r['model']} | {r['horizon']} | {r['without']['mse']:.4f} | "
               f"{r['with']['mse']:.4f} | {r['ratio']:.3f} | "
               f"{'no' if not kept or kept[0] is None else f'yes (ridge {kept[0]:g})'} |")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps({
         "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
         "rows": rows}, indent=2) + "\n")
 

@@ -121,20 +121,14 @@ def coverage_summary(per_step: np.ndarray) -> dict:
 
 def static_scores(model_path: Path, data: Path, rows: tuple[int, int] | None) -> dict:
     """The model's intervals from its validation offsets alone, on the same test windows."""
-    from tsattn.data import read_frame
-    from tsattn.inference import (
-        history_columns,
-        load_forecaster,
-        model_windows,
-        run_model,
-        scaled_series,
-    )
+    from tsattn.inference import load_forecaster, model_windows, run_model, scaled_series
     from tsattn.interval_scores import interval_score, pinball
+    from tsattn.known import read_history
 
     loaded = load_forecaster(model_path)
-    frame = read_frame(data, **history_columns(loaded))
+    frame = read_history(data, loaded.card)
     first, end = rows or (loaded.card.split.val_end, len(frame.values))
-    found = model_windows(loaded, scaled_series(loaded, frame.values), first, end)
+    found = model_windows(loaded, scaled_series(loaded, frame), first, end)
     out = run_model(loaded, found)
     truth = found.everything()[1].cpu().numpy().astype(np.float64)
     q = loaded.calibration.quantiles(out.prediction.astype(np.float64), out.scale)

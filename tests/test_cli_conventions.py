@@ -70,7 +70,7 @@ def test_every_train_parameter_maps_to_a_config_field():
     fields = {cli_app.FLAG_TO_FIELD.get(p, p) for p in params - cli_app.NOT_CONFIG}
     assert fields <= set(option_sections())
     # and every option of the run has its flag (the channel counts come from the data)
-    assert set(option_sections()) - fields == {"n_channels", "n_targets"}
+    assert set(option_sections()) - fields == {"n_channels", "n_targets", "n_known"}
 
 
 @pytest.fixture(scope="module")

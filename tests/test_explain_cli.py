@@ -12,8 +12,9 @@ from tests.conftest import run_cli
 from tsattn.cli.attention_tables import column_widths, period_text
 
 ATTENTION_HEADERS = ("step", "forecast time", "top periods", "weight", "mean inputs",
-                     "concentration")
-DROPPED_AT_60 = ("mean inputs",)  # the first column left out when the minimums do not fit
+                     "concentration", "variables")
+# the columns left out, in this order, while the minimums do not fit the terminal
+DROPPED = {60: ("mean inputs", "variables"), 80: ("mean inputs",), 120: ()}
 
 
 def header_words(stderr: str, title: str) -> set[str]:
@@ -41,12 +42,12 @@ def test_explain_table_fits_the_terminal(tiny_model: Path, hourly_csv: Path, col
     assert done.stdout == ""
     assert_fits(done.stderr, columns)
     title = "most attended periods"
-    shown = [h for h in ATTENTION_HEADERS if columns > 60 or h not in DROPPED_AT_60]
+    shown = [h for h in ATTENTION_HEADERS if h not in DROPPED[columns]]
     for header in shown:
         assert has_header(done.stderr, title, header), f"{header!r} missing:\n{done.stderr}"
     assert not any(has_header(done.stderr, title, h) for h in ATTENTION_HEADERS
                    if h not in shown)
-    assert "load=" in done.stderr if columns > 60 else "load=" not in done.stderr
+    assert "load=" in done.stderr if columns > 80 else "load=" not in done.stderr
     assert "concentration: the top period's weight as a multiple of its even share" in " ".join(
         done.stderr.split())
 

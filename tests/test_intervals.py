@@ -14,16 +14,9 @@ import pytest
 from tests.conftest import TINY, run_cli, sample_card
 from tsattn.card import ModelCard
 from tsattn.config import parse_quantiles
-from tsattn.data import read_frame
 from tsattn.errors import CheckpointError, UsageError
 from tsattn.forecasting import recent_offsets
-from tsattn.inference import (
-    history_columns,
-    load_forecaster,
-    model_windows,
-    run_model,
-    scaled_series,
-)
+from tsattn.inference import load_forecaster, model_windows, run_model, scaled_series
 from tsattn.interval_scores import crps, interval_score, pinball, quantile_scores
 from tsattn.intervals import (
     CRPS_LEVELS,
@@ -37,6 +30,7 @@ from tsattn.intervals import (
     rolling_offsets,
     window_scale,
 )
+from tsattn.known import read_history
 
 LEVELS = (0.1, 0.5, 0.9)
 
@@ -297,9 +291,9 @@ def test_chosen_levels_are_stored_and_shown(hourly_csv: Path, tmp_path: Path):
 def test_predict_recalibrates_on_a_long_history_and_not_on_a_short_one(tiny_model: Path,
                                                                        hourly_csv: Path):
     loaded = load_forecaster(tiny_model)
-    frame = read_frame(hourly_csv, **history_columns(loaded))
+    frame = read_history(hourly_csv, loaded.card)
     calibration = loaded.calibration
-    series = scaled_series(loaded, frame.values)
+    series = scaled_series(loaded, frame)
     last = np.array([len(frame.values)])
     assert calibration.start == "2024-01-18T12:00:00.000000000"  # row 420 of 600
     rolled = recent_offsets(loaded, calibration, series, frame.times, last)

@@ -24,17 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from tsattn.card import ModelCard
-from tsattn.data import Frame, read_frame, read_panel
+from tsattn.data import Frame
 from tsattn.errors import UsageError
 from tsattn.evaluation import combine, evaluate, scored_rows
 from tsattn.forecasting import ForecastResult, predict, predict_chunks
-from tsattn.inference import (
-    LoadedModel,
-    for_series,
-    history_columns,
-    load_forecaster,
-    with_frequency_check,
-)
+from tsattn.inference import LoadedModel, for_series, load_forecaster, with_frequency_check
+from tsattn.known import read_history, read_history_panel
 from tsattn.output import forecast_columns
 from tsattn.series import select_series
 
@@ -55,28 +50,31 @@ class Model:
         """Everything the model file says: columns, frequency, split, config, metrics."""
         return self.loaded.card
 
-    def read(self, data: pd.DataFrame | Source, fill: str = "none") -> Frame:
-        """History as the model reads it: its columns, checked like a CSV from the CLI."""
+    def read(self, data: pd.DataFrame | Source, fill: str = "none",
+             future: pd.DataFrame | Source | None = None) -> Frame:
+        """History as the model reads it: its columns, checked like a CSV from the CLI.
+
+        Known covariates' values over the horizon come as rows after the history with the
+        targets empty, or as `future`."""
         if self.card.id_col is not None:
             raise UsageError(f"this model forecasts many series (--id-col "
                              f"{self.card.id_col!r}); explain and --plot read one series and "
                              "are not available for it: use predict (--attention) or "
                              "evaluate, with --id to choose series")
-        frame = read_frame(_source(data), fill=fill, **history_columns(self.loaded))
+        frame = read_history(_source(data), self.card, fill,
+                             None if future is None else _source(future))
         return with_frequency_check(self.loaded, frame)
 
     def read_series(self, data: pd.DataFrame | Source, fill: str = "none",
                     ids: Sequence[str] = ()) -> tuple[list[Series], list[str]]:
         """Each wanted series of a long table (all the model knows, or `ids`) and warnings
         for people: series the model was not trained on, and each series' own notes."""
-        id_col = self.card.id_col
-        if id_col is None:
+        if self.card.id_col is None:
             if ids:
                 raise UsageError("--id chooses series of a model trained with --id-col; this "
                                  "model has one series, so leave --id out")
             raise UsageError("this model was trained on one series; read its history with read")
-        panel = read_panel(_source(data), id_col=id_col, fill=fill,
-                           **history_columns(self.loaded))
+        panel = read_history_panel(_source(data), self.card, fill)
         chosen, notes = select_series(panel, self.card.series, list(ids))
         notes += [f"series {entry.id!r}: {w}" for frame, entry in chosen for w in frame.warnings]
         return [Series(entry.id, frame, Model(for_series(self.loaded, entry)))
@@ -113,13 +111,15 @@ class Model:
         return combine(per_series), skipped
 
     def predict(self, data: pd.DataFrame | Source, rolling: bool = False,
-                fill: str = "none", ids: Sequence[str] = ()) -> pd.DataFrame:
+                fill: str = "none", ids: Sequence[str] = (),
+                future: pd.DataFrame | Source | None = None) -> pd.DataFrame:
         """The forecast as a DataFrame with the columns of `tsattn predict`'s CSV (the id
         column first for a model of many series)."""
         import pandas as pd
 
         if self.card.id_col is None:
-            result = self.forecast(self.read(data, fill), rolling=rolling, with_attention=False)
+            result = self.forecast(self.read(data, fill, future), rolling=rolling,
+                                   with_attention=False)
             return pd.DataFrame(forecast_columns(result, self.card.time_col, rolling))
         parts = [pd.DataFrame(forecast_columns(
             one.model.forecast(one.frame, rolling=rolling, with_attention=False),

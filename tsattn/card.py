@@ -24,7 +24,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from tsattn.config import RunConfig, from_dict, validate_model
+from tsattn.config import CALENDAR_PHASES, RunConfig, calendar_columns, from_dict, validate_model
 from tsattn.errors import CheckpointError, TsattnError
 
 # 3: typed model card (format_version in the JSON, no 'columns'); 'id_col' and 'series'
@@ -71,6 +71,7 @@ class Metrics:
     history: tuple[EpochRecord, ...] = ()
     linear_ridge: float | None = None  # the linear path's penalty, None without one
     covariate_ridge: tuple[float | None, ...] | None = None  # per target; None: unread
+    known_ridge: tuple[float | None, ...] | None = None  # the same for known covariates
     attention_share: float | None = None  # of the forecast's movement, beside the linear path
 
 
@@ -142,6 +143,8 @@ class ModelCard:
     source: DataSource | None = None
     baselines: Baselines | None = None
     calibration: Calibration | None = None
+    known: tuple[str, ...] = ()  # columns whose values over the horizon are given
+    calendar: tuple[str, ...] = ()  # calendar phases read as known covariates
     # many series (--id-col): the id column and every kept series; the single-series fields
     # above (n_rows, split, scaler, last_time) then describe the first of them
     id_col: str | None = None
@@ -154,8 +157,9 @@ class ModelCard:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Channel names in model order: targets first, then covariates."""
-        return self.targets + self.covariates
+        """Channel names in model order: targets, past covariates, known covariates, then
+        calendar features."""
+        return self.targets + self.covariates + self.known + calendar_columns(self.calendar)
 
     def baselines_val_mse(self) -> dict[str, float]:
         """Each free baseline's validation MSE by name (none recorded: empty)."""
@@ -324,9 +328,11 @@ def _check_consistent(card: ModelCard | ResumeCard) -> None:
         if len(card.columns) != model.n_channels:
             raise _Bad("columns that do not match its 'config'")
         return
-    if not card.targets or (model.n_targets, model.n_channels) != (
-            len(card.targets), len(card.columns)):
+    if not card.targets or (model.n_targets, model.n_channels, model.n_known) != (
+            len(card.targets), len(card.columns), len(card.known) + 2 * len(card.calendar)):
         raise _Bad("columns that do not match its 'config'")
+    if not set(card.calendar) <= set(CALENDAR_PHASES):
+        raise _Bad(f"calendar features other than {', '.join(CALENDAR_PHASES)}")
     n = model.n_channels
     if len(card.scaler.mean) != n or len(card.scaler.scale) != n or min(card.scaler.scale) <= 0:
         raise _Bad("scaler statistics that do not match its columns")

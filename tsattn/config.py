@@ -50,6 +50,10 @@ class DataConfig:
     time_col: str | None = None
     id_col: str | None = None  # many series in one long table: the column naming each
     targets: tuple[str, ...] = ()
+    # columns whose values over the horizon are known when a forecast is made (docs in
+    # README, "Covariates"); calendar features of the timestamps are known covariates too
+    known: tuple[str, ...] = ()
+    calendar: bool = False
     train_end: str | None = None
     val_end: str | None = None
     fill: str = "none"
@@ -59,8 +63,8 @@ class DataConfig:
 class ModelConfig:
     """Everything a model constructor needs; `n_channels`/`n_targets` come from the data.
 
-    Channels are ordered targets first, then covariates, so a model predicts channels
-    `[:n_targets]` and never needs column names.
+    Channels are ordered targets first, then past covariates, then the `n_known` known
+    covariates, so a model predicts channels `[:n_targets]` and never needs column names.
     """
 
     kind: str = "transformer"
@@ -68,6 +72,7 @@ class ModelConfig:
     horizon: int = 96
     n_channels: int = 1
     n_targets: int = 1
+    n_known: int = 0  # the last channels: known covariates, read H rows ahead
     d_model: int = 32
     n_heads: int = 4
     n_layers: int = 2
@@ -132,8 +137,13 @@ def validate_model(cfg: ModelConfig) -> None:
             f"--patch-len {cfg.patch_len} is longer than --lookback {cfg.lookback}; "
             "use a patch no longer than the lookback"
         )
-    if cfg.n_targets > cfg.n_channels:
-        raise UsageError("more targets than channels")
+    if cfg.n_known < 0 or cfg.n_targets + cfg.n_known > cfg.n_channels:
+        raise UsageError("more targets and known covariates than channels")
+    if cfg.n_known and cfg.lookback <= cfg.horizon:
+        raise UsageError(
+            f"known covariates need --lookback longer than --horizon (got {cfg.lookback} and "
+            f"{cfg.horizon}): a window holds their values over the horizon in its last rows; "
+            "raise --lookback or drop --known/--calendar")
 
 
 def require_limits(cfg: object) -> None:
@@ -251,7 +261,7 @@ def _list_kind(hint: Any) -> str:
 
 
 # derived from the data when a run is planned, never options (`info --json` shows them)
-_DERIVED = ("n_channels", "n_targets")
+_DERIVED = ("n_channels", "n_targets", "n_known")
 
 
 def load_config_file(path: Path) -> dict[str, Any]:
@@ -349,3 +359,11 @@ def _level(item: Any) -> float:
         raise UsageError(f"--quantiles: level {level:g} is outside (0, 1); give levels "
                          "strictly between 0 and 1, like 0.1,0.5,0.9")
     return level
+
+
+CALENDAR_PHASES = ("day", "week", "year")  # of a day, a week, a year: see tsattn/known.py
+
+
+def calendar_columns(features: tuple[str, ...]) -> tuple[str, ...]:
+    """Channel names of calendar features: a sine and a cosine of each phase."""
+    return tuple(f"cal:{name}_{part}" for name in features for part in ("sin", "cos"))

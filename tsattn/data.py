@@ -15,6 +15,7 @@ header is not counted), L the line of the file an editor shows.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import re
@@ -50,7 +51,7 @@ class Frame:
     `eq=False` because arrays do not compare to one bool; compare fields explicitly.
     """
 
-    values: np.ndarray  # (N, C) float32, targets first then covariates
+    values: np.ndarray  # (N, C) float32: targets, past covariates, then known covariates
     columns: tuple[str, ...]  # channel names in that order
     n_targets: int
     times: np.ndarray | None  # (N,) datetime64[ns]; None when there is no time column
@@ -61,6 +62,9 @@ class Frame:
     time_format: str | None = None  # strftime format that writes the input's own times back
     source: str | None = None  # the file's name as given, "-" for stdin
     sha256: str | None = None  # of the bytes read (stdin: its text as UTF-8)
+    n_known: int = 0  # the last channels: covariates whose future values are known
+    future: Future | None = None  # known values in the rows after the last target value
+    calendar: tuple[str, ...] = ()  # calendar phases appended as the last known channels
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -68,7 +72,27 @@ class Frame:
 
     @property
     def covariates(self) -> tuple[str, ...]:
-        return self.columns[self.n_targets :]
+        """Past covariates: observed up to the forecast origin only."""
+        return self.columns[self.n_targets : len(self.columns) - self.n_known]
+
+    @property
+    def known(self) -> tuple[str, ...]:
+        """Every known channel: the file's known columns, then calendar features."""
+        return self.columns[len(self.columns) - self.n_known :]
+
+    @property
+    def known_columns(self) -> tuple[str, ...]:
+        """The file's own known columns (calendar channels left out)."""
+        return self.known[: self.n_known - 2 * len(self.calendar)]
+
+
+@dataclass(frozen=True, eq=False)
+class Future:
+    """Rows after the history whose targets are empty: the known covariates' values over
+    the horizon (`cat history.csv tomorrow.csv | tsattn predict m -`)."""
+
+    values: np.ndarray  # (F, n_known) float32
+    times: np.ndarray | None  # (F,) datetime64[ns]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -595,10 +619,12 @@ def _classify_text(cols: _Columns, name: str, col: pd.Series) -> None:
 
 
 def _select(table: _Table, cols: _Columns, time_col: str | None, targets: Sequence[str],
-            covariates: Sequence[str] | None) -> tuple[list[str], list[str]]:
-    """Targets (default: every numeric column) then covariates (default: the rest)."""
+            covariates: Sequence[str] | None, known: Sequence[str] = ()
+            ) -> tuple[list[str], list[str]]:
+    """Targets (default: every numeric column) then covariates (default: the rest), the
+    known ones last."""
     if covariates is not None:  # the columns of a trained model: all must be there
-        trained = [*targets, *covariates]
+        trained = [*targets, *covariates, *known]
         missing = [c for c in trained if c not in table.df.columns]
         if missing:
             raise DataError(f"column(s) {', '.join(map(repr, missing))} not found; the file has "
@@ -607,9 +633,10 @@ def _select(table: _Table, cols: _Columns, time_col: str | None, targets: Sequen
     if not cols.usable:
         raise DataError(f"{table.name} has no numeric column; a forecast needs at least one "
                         "column of numbers")
-    for name in targets:
+    for name in [*targets, *known]:
         _check_wanted(table, cols, time_col, name)
-    covs = _covariates(table, cols, time_col, targets, covariates)
+    covs = [c for c in _covariates(table, cols, time_col, targets, covariates)
+            if c not in known] + list(known)
     tgts = list(targets) or [c for c in cols.usable if c not in covs]
     wanted = tgts + covs
     repeated = sorted({c for c in wanted if wanted.count(c) > 1})
@@ -708,7 +735,8 @@ def _repair(table: _Table, values: np.ndarray, bad: np.ndarray, used: list[str],
 
 def read_frame(source: Path | TextIO, *, time_col: str | None = None,
                targets: Sequence[str] = (), covariates: Sequence[str] | None = None,
-               fill: str = "none", names: Sequence[str] | None = None) -> Frame:
+               fill: str = "none", names: Sequence[str] | None = None,
+               known: Sequence[str] = (), future: Path | TextIO | None = None) -> Frame:
     """Read a CSV into a validated `Frame`, targets first then covariates.
 
     `targets` empty means every numeric column (not listed in `covariates`) is a target.
@@ -718,16 +746,24 @@ def read_frame(source: Path | TextIO, *, time_col: str | None = None,
     `names` are the column names to use when the first line is data rather than a header
     (`tail -n 400 f.csv | tsattn predict ...`; predict passes the training file's header);
     without them such a first line is an error.
+    `known` are covariates whose future values are known: rows after the last target value
+    (or those of the `future` file) become `Frame.future`, their values over the horizon.
     """
     if fill not in FILL_METHODS:
         raise UsageError(f"unknown --fill {fill!r}; choose one of: {', '.join(FILL_METHODS)}")
     table, digest = _read_table(source, names)
-    return _frame_of(table, time_col, targets, covariates, fill, digest)
+    n_history = None
+    if future is not None:
+        table, n_history = _with_future_file(table, future), len(table.df)
+    return _frame_of(table, time_col, targets, covariates, fill, digest, known, n_history)
 
 
 def _frame_of(table: _Table, time_col: str | None, targets: Sequence[str],
-              covariates: Sequence[str] | None, fill: str, digest: str) -> Frame:
-    """Validate a parsed table (a whole file, or one series of a long one) into a Frame."""
+              covariates: Sequence[str] | None, fill: str, digest: str,
+              known: Sequence[str] = (), n_history: int | None = None) -> Frame:
+    """Validate a parsed table (a whole file, or one series of a long one) into a Frame;
+    with `known`, the rows after the history (from `n_history` on, when given) are its
+    future."""
     name = table.name
     time_col = _find_time_col(table, time_col, for_model=covariates is not None)
     index, freq, notes, time_format = None, None, [], None
@@ -736,7 +772,11 @@ def _frame_of(table: _Table, time_col: str | None, targets: Sequence[str],
         freq, notes = _infer_freq(index)
         time_format = _time_format(table.df[time_col], index)
     cols = _classify(table, time_col)
-    tgts, covs = _select(table, cols, time_col, targets, covariates)
+    tgts, covs = _select(table, cols, time_col, targets, covariates, known)
+    ahead = _future_rows(cols, tgts, list(known), index, n_history) if known else None
+    if ahead is not None:
+        cols = _history_only(cols, len(table.df) - len(ahead.values))
+        index = None if index is None else index[: len(table.df) - len(ahead.values)]
     values, repaired = _values(table, cols, tgts + covs, fill)
     return Frame(
         values=np.ascontiguousarray(values),
@@ -750,7 +790,55 @@ def _frame_of(table: _Table, time_col: str | None, targets: Sequence[str],
         time_format=time_format,
         source="-" if name == "stdin" else name,
         sha256=digest,
+        n_known=len(known),
+        future=ahead,
     )
+
+
+def _with_future_file(table: _Table, source: Path | TextIO) -> _Table:
+    """The history table with the rows of a `--future` file appended, columns aligned:
+    its targets must be absent or empty, which `_future_rows` then checks like piped rows."""
+    future, _ = _read_table(source)
+    rows, name = future.df, future.name
+    unknown = [c for c in rows.columns if c not in table.df.columns]
+    if unknown:
+        raise DataError(f"{name} has column(s) the history lacks: {', '.join(unknown)}; give "
+                        "future rows with the history's columns (targets empty)")
+    df = pd.concat([table.df, rows.reindex(columns=table.df.columns)], ignore_index=True)
+    return dataclasses.replace(table, df=df)
+
+
+def _future_rows(cols: _Columns, targets: list[str], known: list[str],
+                 index: pd.DatetimeIndex | None, n_history: int | None) -> Future | None:
+    """The rows after the last one with a target value (or, with a `--future` file, its
+    rows: `n_history` is where they start), with every known value present."""
+    present = np.column_stack([np.isfinite(cols.numeric[t]) for t in targets]).any(axis=1)
+    n = int(np.flatnonzero(present)[-1]) + 1 if present.any() else 0
+    if n_history is not None:
+        if n > n_history:
+            filled = int(np.flatnonzero(present[n_history:])[0]) + 1
+            raise DataError(f"a target is filled in row {filled} of the --future file; leave "
+                            f"the targets ({', '.join(targets)}) empty in future rows, or "
+                            "move that row to the history")
+        n = n_history
+    if n == len(present):
+        return None
+    values = np.column_stack([cols.numeric[k][n:] for k in known])
+    empty = ~np.isfinite(values)
+    if empty.any():
+        row, col = (int(i) for i in np.argwhere(empty)[0])
+        times = index[n:] if index is not None else None
+        where = f"future row {row + 1}" + ("" if times is None else f" ({times[row]})")
+        raise DataError(f"known covariate {known[col]!r} is empty in {where} (rows after the "
+                        f"last target value are the forecast's future; {int(empty.sum())} "
+                        "empty known cell(s) there); give every known column a value in "
+                        "every future row")
+    return Future(values.astype(np.float32),
+                  None if index is None else index[n:].to_numpy(dtype="datetime64[ns]"))
+
+
+def _history_only(cols: _Columns, n: int) -> _Columns:
+    return dataclasses.replace(cols, numeric={k: v[:n] for k, v in cols.numeric.items()})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -899,6 +987,11 @@ def time_labels(frame: Frame, rows: slice = slice(None)) -> list[str]:
     return _format_times(pd.DatetimeIndex(frame.times[rows]), frame.time_format)
 
 
+def format_times(times: np.ndarray, fmt: str | None) -> list[str]:
+    """(N,) datetime64 as labels in the input's own format (`Frame.time_format`)."""
+    return _format_times(pd.DatetimeIndex(times), fmt)
+
+
 def _format_times(index: pd.DatetimeIndex, fmt: str | None) -> list[str]:
     return [str(t) for t in index] if fmt is None else list(index.strftime(fmt))
 
@@ -910,6 +1003,18 @@ def future_labels(last_time: str | None, freq: str | None, n_seen: int,
     `pd.Timestamp` reads unambiguously (ISO 8601)."""
     if last_time is None:
         return [str(i) for i in range(n_seen, n_seen + horizon)]
+    return _format_times(_continue(last_time, freq, horizon), time_format)
+
+
+def future_times(frame: Frame, horizon: int) -> np.ndarray:
+    """(horizon,) datetime64[ns]: the times after the frame's last one, at its frequency."""
+    if frame.times is None:
+        raise DataError("the data has no time column, so future times are unknown")
+    return _continue(str(pd.Timestamp(frame.times[-1])), frame.freq, horizon).to_numpy(
+        dtype="datetime64[ns]")
+
+
+def _continue(last_time: str, freq: str | None, horizon: int) -> pd.DatetimeIndex:
     if freq is None:
         raise DataError("the frequency of the time column could not be inferred, so future "
                         "timestamps are unknown; give evenly spaced times")
@@ -919,7 +1024,7 @@ def future_labels(last_time: str | None, freq: str | None, n_seen: int,
     except (ValueError, TypeError, OverflowError) as exc:
         raise DataError(f"cannot continue time {last_time!r} with frequency {freq!r} ({exc}); "
                         "check the time column") from exc
-    return _format_times(steps[steps > last][:horizon], time_format)
+    return steps[steps > last][:horizon]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -942,8 +1047,10 @@ class Panel:
 
 def read_panel(source: Path | TextIO, *, id_col: str, time_col: str | None = None,
                targets: Sequence[str] = (), covariates: Sequence[str] | None = None,
-               fill: str = "none", names: Sequence[str] | None = None) -> Panel:
-    """Split a long table by `id_col` and read each series like a file of its own.
+               fill: str = "none", names: Sequence[str] | None = None,
+               known: Sequence[str] = ()) -> Panel:
+    """Split a long table by `id_col` and read each series like a file of its own (its
+    rows after its last target value are its future, when there are `known` columns).
 
     The same timestamp in two series is then no duplicate, a missing cell is filled from its
     own series only, and a message about a cell names its series and the row and line of
@@ -967,7 +1074,7 @@ def read_panel(source: Path | TextIO, *, id_col: str, time_col: str | None = Non
         part = _Table(df=table.df.iloc[rows].reset_index(drop=True), name=name, text=text,
                       sep=table.sep, has_header=table.has_header, id_col=id_col, rows=rows)
         try:
-            frames.append(_frame_of(part, time_col, targets, covariates, fill, digest))
+            frames.append(_frame_of(part, time_col, targets, covariates, fill, digest, known))
         except DataError as exc:
             raise DataError(f"series {key!r}: {exc}") from exc
         ids.append(str(key))

@@ -96,7 +96,7 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
     at each origin (`intervals.rolling_offsets`), as predict does on the same history; the
     model starts from the calibration stored in its file.
     """
-    series = scaled_series(loaded, frame.values)
+    series = scaled_series(loaded, frame)
     split = loaded.card.split
     evaluation_windows(loaded, series, first, end)  # at least one window to score
     validation_windows(loaded, series)  # and the rows the intervals were calibrated on

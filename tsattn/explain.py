@@ -67,7 +67,8 @@ NEAR_UNIFORM_X_EVEN = 1.5
 NEAR_UNIFORM_TEXT = "near uniform: this forecast does not lean on particular inputs"
 _DIGITS = 6
 _ROW_TOLERANCE = 1e-3
-_STEP_KEYS = ("step", "time", "top", "top_periods", "entropy", "entropy_ratio", "concentration")
+_STEP_KEYS = ("step", "time", "top", "top_periods", "entropy", "entropy_ratio", "concentration",
+              "variables")
 
 
 def attention_entropy(weights: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ from torch import Tensor
 from tsattn.data import Frame
 from tsattn.errors import UsageError
 from tsattn.explain import token_periods
-from tsattn.inference import LoadedModel
+from tsattn.inference import LoadedModel, scaled_series
 from tsattn.models.base import Forecast
 from tsattn.windows import Windows, window_starts
 
@@ -181,8 +181,7 @@ def faithfulness_on_rows(loaded: LoadedModel, frame: Frame, first: int, end: int
                          "measure on more rows (an earlier --from) or more data")
     rng = np.random.default_rng(options.seed)
     pick = np.sort(rng.choice(len(starts), size=min(n_windows, len(starts)), replace=False))
-    scaled = torch.from_numpy(loaded.scaler.transform(frame.values).astype(np.float32))
-    series = scaled.to(loaded.device)
+    series = scaled_series(loaded, frame)
     x, _ = Windows(series, starts[torch.from_numpy(pick)], L, H, frame.n_targets).batch(
         torch.arange(len(pick), device=series.device))
     n_read = loaded.model.n_read  # > n_targets when covariates are read

@@ -48,6 +48,7 @@ from tsattn.distributed import Cluster, Shards
 from tsattn.errors import CheckpointError, DataError
 from tsattn.files import output_batch
 from tsattn.intervals import Calibration
+from tsattn.known import model_input
 from tsattn.models import Forecaster, build_model
 from tsattn.models.linear import (
     CovariateEquations,
@@ -105,7 +106,7 @@ def prepare(frame: Frame, run: RunConfig, device: torch.device) -> Prepared:
             "at least that many; move --train-end/--val-end apart or use a shorter --horizon"
         )
     scaler = fit_scaler(frame.values[:train_end])
-    series = torch.from_numpy(scaler.transform(frame.values)).to(device)
+    series = torch.from_numpy(model_input(frame, scaler, horizon)).to(device)
     n_targets = frame.n_targets
     train_w = Windows.between(series, 0, train_end, lookback, horizon, n_targets)
     val_w = Windows.between(series, train_end, val_end, lookback, horizon, n_targets)
@@ -119,7 +120,7 @@ def prepare_panel(panel: Panel, run: RunConfig, device: torch.device) -> tuple[P
     lookback, horizon = run.model.lookback, run.model.horizon
     blocks, train, val, offset = [], [], [], 0
     for frame, entry in kept:
-        blocks.append(scaler_of(entry.scaler).transform(frame.values))
+        blocks.append(model_input(frame, scaler_of(entry.scaler), horizon))
         split = entry.split
         train.append(window_starts(0, split.train_end, lookback, horizon) + offset)
         val.append(window_starts(split.train_end, split.val_end, lookback, horizon) + offset)
@@ -162,6 +163,9 @@ def fit_free_baselines(model: Forecaster, prep: Prepared, freq: str | None,
         if model.linear.n_covariates:
             covariates = _fit_covariates(model.linear, prep, batch_size)
             linear = dataclasses.replace(linear, covariate_ridge=covariates)
+        if model.linear.n_known:
+            known = _fit_known(model.linear, prep, batch_size)
+            linear = dataclasses.replace(linear, known_ridge=known)
     period = season_length(freq, None, prep.run.model.lookback)
     return FreeBaselines(linear, validation_baselines(train, val, prep.val, period))
 
@@ -173,6 +177,16 @@ def _fit_covariates(path: LinearPath, prep: Prepared, batch_size: int) -> list[f
     val = CovariateEquations.of(prep.val.batches(batch_size), path)
     weight, chosen = fit_covariates(folds, val, path.n_covariates)
     path.load_solution(path.weight, weight)
+    return chosen
+
+
+def _fit_known(path: LinearPath, prep: Prepared, batch_size: int) -> list[float | None]:
+    """Third stage: what is left, on the known covariates over the horizon."""
+    folds = [CovariateEquations.of_known(part.batches(batch_size), path)
+             for part in prep.train.folds(LINEAR_FOLDS)]
+    val = CovariateEquations.of_known(prep.val.batches(batch_size), path)
+    weight, chosen = fit_covariates(folds, val, path.n_known)
+    path.load_solution(path.weight, known_weight=weight)
     return chosen
 
 
@@ -211,7 +225,8 @@ def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float,
     last_time = time_labels(frame, slice(-1, None))[0] if frame.times is not None else None
     linear = free.linear
     return ModelCard(
-        targets=frame.targets, covariates=frame.covariates, header=frame.header,
+        targets=frame.targets, covariates=frame.covariates, known=frame.known_columns,
+        calendar=frame.calendar, header=frame.header,
         time_col=frame.time_col, freq=frame.freq, last_time=last_time,
         n_rows=len(frame.values), split=Split(prep.train_end, prep.val_end),
         scaler=stats_of(prep.scaler),
@@ -223,6 +238,8 @@ def make_card(frame: Frame, prep: Prepared, state: TrainState, seconds: float,
             linear_ridge=None if linear is None else linear.ridge,
             covariate_ridge=None if linear is None or linear.covariate_ridge is None
             else tuple(linear.covariate_ridge),
+            known_ridge=None if linear is None or linear.known_ridge is None
+            else tuple(linear.known_ridge),
             attention_share=share,
         ),
         tsattn_version=__version__,

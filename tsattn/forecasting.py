@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from tsattn.calibration import start_row
-from tsattn.data import Frame, future_labels, time_labels
+from tsattn.data import Frame, format_times, future_labels, time_labels
 from tsattn.errors import DataError
 from tsattn.explain import summarize_attention
 from tsattn.inference import (
@@ -27,6 +27,7 @@ from tsattn.inference import (
     scaled_series,
 )
 from tsattn.intervals import Calibration, KnownScores, RollingOffsets, refresh_rows, rolling_offsets
+from tsattn.known import require_future
 from tsattn.windows import Windows
 
 # the most origins in a chunk without and with attention (whose summary is a few dicts per
@@ -81,12 +82,11 @@ def predict_chunks(loaded: LoadedModel, frame: Frame, rolling: bool = False,
             f"pass at least {lookback} rows (e.g. tail -n {lookback + 1} with the header)"
         )
     labels = time_labels(frame)
-    last_time = str(frame.times[-1]) if frame.times is not None else None  # ISO 8601
-    all_labels = labels + future_labels(last_time, frame.freq or loaded.card.freq, n_rows,
-                                        horizon, frame.time_format)
+    all_labels = labels + _future_labels(loaded, frame)
     # horizon 0: input windows only, their targets lie beyond the history
-    inputs = model_windows(loaded, scaled_series(loaded, frame.values),
-                           lookback if rolling else n_rows, n_rows, horizon=0)
+    end = _last_origin(frame, horizon, rolling)
+    inputs = model_windows(loaded, scaled_series(loaded, frame),
+                           lookback if rolling else end, end, horizon=0)
     step = chunk_origins(loaded, with_attention) if chunk is None else chunk or len(inputs)
     for begin in range(0, len(inputs), step):
         part = Windows(inputs.series, inputs.starts[begin : begin + step], lookback, 0,
@@ -123,6 +123,32 @@ def _forecast(loaded: LoadedModel, frame: Frame, inputs: Windows, labels: list[s
         levels=loaded.calibration.levels if loaded.calibration is not None else (),
         quantiles=quantiles,
     )
+
+
+def _future_labels(loaded: LoadedModel, frame: Frame) -> list[str]:
+    """Labels of the steps after the history: the future rows' own times where the input
+    has them (known covariates), else the history's times continued at its frequency."""
+    horizon = loaded.horizon
+    if frame.future is not None and frame.future.times is not None:
+        given = format_times(frame.future.times, frame.time_format)
+        if len(given) >= horizon:
+            return given
+    last_time = str(frame.times[-1]) if frame.times is not None else None  # ISO 8601
+    return future_labels(last_time, frame.freq or loaded.card.freq, len(frame.values),
+                         horizon, frame.time_format)
+
+
+def _last_origin(frame: Frame, horizon: int, rolling: bool) -> int:
+    """The row after the last origin: the history's end, or with known covariates and a
+    rolling forecast, the last origin whose horizon the known values cover."""
+    n_rows = len(frame.values)
+    if not frame.n_known:
+        return n_rows
+    have = 0 if frame.future is None else len(frame.future.values)
+    if not rolling or have >= horizon:
+        require_future(frame, horizon)
+        return n_rows
+    return n_rows - (horizon - have)
 
 
 def recent_offsets(loaded: LoadedModel, calibration: Calibration, series: torch.Tensor,

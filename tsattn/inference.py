@@ -22,6 +22,7 @@ from tsattn.data import Frame, Scaler
 from tsattn.device import autocast_for, resolve_device
 from tsattn.errors import CheckpointError
 from tsattn.intervals import Calibration, window_scale
+from tsattn.known import model_input
 from tsattn.models import build_model
 from tsattn.series import scaler_of
 from tsattn.windows import Windows
@@ -132,17 +133,6 @@ def for_series(loaded: LoadedModel, entry: SeriesEntry) -> LoadedModel:
     return dataclasses.replace(loaded, card=card, scaler=scaler)
 
 
-def history_columns(loaded: LoadedModel) -> dict:
-    """The read_frame arguments that select the columns the model was trained on.
-
-    `names` (the training file's header) lets history without a header line be read, as
-    `tail -n 400 f.csv | tsattn predict m -` gives.
-    """
-    card = loaded.card
-    return {"time_col": card.time_col, "targets": card.targets,
-            "covariates": card.covariates, "names": card.header or None}
-
-
 def with_frequency_check(loaded: LoadedModel, frame: Frame) -> Frame:
     """`frame`, with a warning when its rows step unlike the training data's.
 
@@ -159,9 +149,10 @@ def with_frequency_check(loaded: LoadedModel, frame: Frame) -> Frame:
     return dataclasses.replace(frame, warnings=(*frame.warnings, note))
 
 
-def scaled_series(loaded: LoadedModel, values: np.ndarray) -> torch.Tensor:
-    """The raw (N, C) history z-scored with the training statistics, on the model's device."""
-    return torch.from_numpy(loaded.scaler.transform(values)).to(loaded.device)
+def scaled_series(loaded: LoadedModel, frame: Frame) -> torch.Tensor:
+    """The history z-scored with the training statistics, known covariates read H rows
+    ahead (`known.model_input`), on the model's device."""
+    return torch.from_numpy(model_input(frame, loaded.scaler, loaded.horizon)).to(loaded.device)
 
 
 def model_windows(loaded: LoadedModel, series: torch.Tensor, first_target: int, end: int,

@@ -30,7 +30,7 @@ def check_options(run: RunConfig) -> None:
 def resolve(run: RunConfig, frame: Frame) -> RunConfig:
     """`run` with the data's channel counts filled in, validated once as a whole."""
     model = dataclasses.replace(run.model, n_channels=len(frame.columns),
-                                n_targets=frame.n_targets)
+                                n_targets=frame.n_targets, n_known=frame.n_known)
     run = dataclasses.replace(run, model=model)
     check_options(run)
     return run

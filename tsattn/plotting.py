@@ -119,8 +119,15 @@ def _new_figure(width: float, height: float) -> Any:
     return fig
 
 
-def _forecast_size(n_targets: int, with_attention: bool) -> tuple[float, float]:
-    return WIDTH, _PANEL_HEIGHT * n_targets + (_HEATMAP_HEIGHT if with_attention else 0.0) + 0.6
+def _forecast_size(n_targets: int, with_attention: bool,
+                   with_variables: bool = False) -> tuple[float, float]:
+    return WIDTH, _PANEL_HEIGHT * (n_targets + with_variables) + (
+        _HEATMAP_HEIGHT if with_attention else 0.0) + 0.6
+
+
+def _label(text: str) -> str:
+    """A column name as plain text: matplotlib would read `$...$` as mathematics."""
+    return text.replace("$", r"\$")
 
 
 def _check_forecast_shapes(targets: list[str], history: np.ndarray, forecast: np.ndarray,
@@ -153,6 +160,7 @@ def plot_forecast(
     band: tuple[np.ndarray, np.ndarray] | None = None,
     band_label: str = "prediction interval",
     attention_note: str = "",
+    variables: tuple[list[str], np.ndarray] | None = None,
 ) -> bytes | None:
     """History and forecast of each target above the (H, L) attention map, as one PNG
     (written to `path`, or returned as bytes when `path` is None).
@@ -162,6 +170,8 @@ def plot_forecast(
     attention row h is forecast step h+1's weights over the L input times. `band` is an
     optional (lower, upper) pair of (H, T) arrays drawn as a shaded interval.
     `attention_note` says in words how concentrated the map is, under the map's title.
+    `variables` (names, (H, V) weights) adds a panel of each input variable's share of
+    every forecast step, under the forecast times.
     """
     require_matplotlib()
     history = np.asarray(history, dtype=np.float64)
@@ -170,8 +180,10 @@ def plot_forecast(
     L, H = len(history_times), len(forecast_times)
     _check_forecast_shapes(targets, history, forecast, attention, band, L, H)
     axis = _time_axis(history_times, forecast_times)
-    fig = _new_figure(*_forecast_size(len(targets), attention is not None))
     rows = [_PANEL_HEIGHT] * len(targets) + ([_HEATMAP_HEIGHT] if attention is not None else [])
+    rows += [_PANEL_HEIGHT] if variables is not None else []
+    fig = _new_figure(*_forecast_size(len(targets), attention is not None,
+                                      variables is not None))
     # a narrow second column holds the colour bar, so every panel keeps the same x extent
     grid = fig.add_gridspec(len(rows), 2, height_ratios=rows, width_ratios=[1, 0.018])
     panels = [fig.add_subplot(grid[0, 0])]
@@ -181,9 +193,13 @@ def plot_forecast(
         _draw_target(panels[i], axis, name, history[:, i], forecast[:, i], interval, band_label)
         fig.add_subplot(grid[i, 1]).set_axis_off()
     if attention is not None:
-        mesh = _draw_step_map(panels[-1], axis, attention, attention_note)
-        fig.colorbar(mesh, cax=fig.add_subplot(grid[-1, 1]),
+        row = len(targets)
+        mesh = _draw_step_map(panels[row], axis, attention, attention_note)
+        fig.colorbar(mesh, cax=fig.add_subplot(grid[row, 1]),
                      label=f"attention weight (even: 1/{L} = {1 / L:.3g})")
+    if variables is not None:
+        _draw_variables(panels[-1], axis, *variables)
+        fig.add_subplot(grid[-1, 1]).set_axis_off()
     for ax in panels:
         ax.label_outer()  # time tick labels only under the lowest panel
     panels[-1].set_xlabel(axis.label)
@@ -205,9 +221,24 @@ def _draw_target(ax: Any, axis: _Axis, name: str, history: np.ndarray, forecast:
                         lw=0, label=band_label)
     ax.plot(axis.forecast, forecast, color="tab:orange", lw=1.6, label="forecast")
     ax.axvline(axis.history[-1], color="0.35", ls="--", lw=1, label="forecast origin")
-    ax.set_ylabel(name)
+    ax.set_ylabel(_label(name))
     ax.grid(alpha=0.3)
     ax.margins(x=0.01, y=0.08)
+
+
+def _draw_variables(ax: Any, axis: _Axis, names: list[str], weights: np.ndarray) -> None:
+    """Each input variable's share of every forecast step, stacked, at the forecast times."""
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (len(axis.forecast), len(names)):
+        raise ValueError(f"variables must have shape (H, V) = ({len(axis.forecast)}, "
+                         f"{len(names)}), got {weights.shape}")
+    ax.stackplot(axis.forecast, weights.T, labels=[_label(n) for n in names], alpha=0.85)
+    ax.axvline(axis.history[-1], color="0.35", ls="--", lw=1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share")
+    ax.set_title("variables: how much each input column moved each forecast step",
+                 fontsize="medium", loc="left")
+    ax.legend(loc="upper left", fontsize="small", frameon=False, ncols=min(len(names), 6))
 
 
 def _draw_step_map(ax: Any, axis: _Axis, attention: np.ndarray, note: str) -> Any:

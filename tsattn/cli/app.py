@@ -92,6 +92,7 @@ def build_run(ctx: typer.Context, config_file: Path | None) -> tuple[RunConfig, 
             explicit.add(field)
         raw[sections[field]][field] = value  # KeyError: a train option without a field
     raw["data"]["targets"] = _split_names(raw["data"]["targets"])
+    raw["data"]["known"] = _split_names(raw["data"]["known"])
     raw["train"]["quantiles"] = parse_quantiles(raw["train"]["quantiles"])
     return from_dict(raw), frozenset(explicit)
 
@@ -117,6 +118,8 @@ def train(
     ctx: typer.Context,
     data: opt.DataArg,
     target: opt.Target = [],  # noqa: B006 (typer reads the default, never mutates it)
+    known: opt.Known = [],  # noqa: B006
+    calendar: opt.Calendar = opt.DEFAULT_DATA.calendar,
     time_col: opt.TimeCol = None,
     id_col: opt.IdCol = None,
     train_end: opt.TrainEnd = None,
@@ -187,6 +190,7 @@ def predict(
     explain: bool = typer.Option(False, help="Show the most attended inputs on stderr."),
     top_k: opt.TopK = 5,
     plot: opt.Plot = None,
+    future: opt.Future = None,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
     threads: opt.Threads = None,
@@ -209,7 +213,7 @@ def predict(
     with output_batch():
         run_predict(model_file, open_source(data), output=output, fmt=format, rolling=rolling,
                     attention_path=attention, explain=explain, top_k=top_k, plot=plot,
-                    fill=fill, device=device, quiet=quiet, ids=series_id)
+                    fill=fill, device=device, quiet=quiet, ids=series_id, future=future)
 
 
 @app.command(epilog="Example: tsattn explain m.tsattn data.csv --step 1 --plot layers.png")
@@ -229,6 +233,7 @@ def explain(
     start: opt.FromRow = None,
     end: opt.ToRow = None,
     json_out: opt.Json = False,
+    future: opt.Future = None,
     fill: opt.Fill = opt.DEFAULT_DATA.fill,
     device: opt.Device = "cpu",
     threads: opt.Threads = None,
@@ -248,7 +253,7 @@ def explain(
     from tsattn.cli.predict_view import run_explain
 
     run_explain(model_file, open_source(data), steps=step or None, top_k=top_k, plot=plot,
-                json_out=json_out, fill=fill, device=device, quiet=False)
+                json_out=json_out, fill=fill, device=device, quiet=False, future=future)
 
 
 @app.command(epilog="Example: tsattn evaluate m.tsattn data.csv --from 2018-01-01 --json")
@@ -297,7 +302,9 @@ def info(model_file: opt.ModelArg, json_out: opt.Json = False) -> None:
     rows = [
         ("model", model.kind),
         ("targets", ", ".join(card.targets)),
-        ("covariates", ", ".join(card.covariates) or "-"),
+        ("past covariates", ", ".join(card.covariates) or "-"),
+        ("known covariates", ", ".join(card.known) or "-"),
+        ("calendar", ", ".join(f"{phase} phase" for phase in card.calendar) or "-"),
         ("time", f"{card.time_col or 'row steps'}, freq {card.freq or '-'}, "
                  f"last {card.last_time or '-'}"),
         ("lookback / horizon", f"{model.lookback} / {model.horizon}"),

@@ -2,7 +2,7 @@
 
 Each table has a minimum width per column. When the terminal is too narrow for all of them,
 whole columns are left out in a fixed order (the least needed first) rather than squeezed
-to nothing; the rest wrap. At 80 columns every column of the attention table is shown.
+to nothing; the rest wrap. At 80 columns the attention table leaves out only its mean inputs.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from tsattn.explain import NEAR_UNIFORM_TEXT
 from tsattn.faithfulness import FaithfulnessReport, Interval
 
 _ATTENTION_MIN = {"step": 4, "forecast time": 10, "top periods": 13, "weight": 6,
-                  "mean inputs": 8, "concentration": 13}
-_ATTENTION_DROP = ("mean inputs", "forecast time")
-_ATTENTION_GROW = ("top periods", "top inputs", "concentration", "mean inputs")
+                  "mean inputs": 8, "concentration": 13, "variables": 10}
+_ATTENTION_DROP = ("mean inputs", "variables", "forecast time")
+_ATTENTION_GROW = ("top periods", "top inputs", "concentration", "variables", "mean inputs")
+_VARIABLES_SHOWN = 3  # the heaviest input variables of a step, each on its own line
 _SECONDS = re.compile(r"(\d\d:\d\d):00$")
 
 
@@ -89,6 +90,14 @@ def _values_text(entry: dict) -> str:
                      for k, v in values.items())
 
 
+def _variables_cell(weights: dict[str, float] | None) -> str:
+    """The heaviest input variables of a step: 'drive 72%' lines, names shown as text."""
+    if not weights or len(weights) < 2:
+        return ""
+    heaviest = sorted(weights.items(), key=lambda kv: -kv[1])[:_VARIABLES_SHOWN]
+    return "\n".join(f"{one_line(name)} {weight:.0%}" for name, weight in heaviest)
+
+
 def _concentration_cell(c: dict[str, Any]) -> str:
     if c["near_uniform"]:
         return "near uniform"
@@ -112,11 +121,13 @@ def attention_table(rows: list[dict], target_note: str) -> None:
                 "weight": f"{entry['weight']:.3f}",
                 "mean inputs": _values_text(entry),
                 "concentration": _concentration_cell(row["concentration"]) if first else "",
+                "variables": _variables_cell(row.get("variables")) if first else "",
             })
         sections.append(len(cells) - 1)
     mins = {(top if k == "top periods" else k): v for k, v in _ATTENTION_MIN.items()}
-    if not any(c["mean inputs"] for c in cells):
-        mins.pop("mean inputs")
+    for optional in ("mean inputs", "variables"):
+        if not any(c[optional] for c in cells):
+            mins.pop(optional)
     drop = [c for c in _ATTENTION_DROP if c in mins]
     widths = column_widths(cells, mins, drop, console.width, _ATTENTION_GROW)
     what = "periods" if periods else "inputs"

@@ -40,6 +40,18 @@ ModelArg = Annotated[Path, typer.Argument(help="Model file written by 'tsattn tr
 Target = Annotated[list[str], typer.Option(
     "--target", "-t", help="Column to forecast (repeat or comma-separate); default: all numeric.",
     show_default=False, rich_help_panel=DATA)]
+Known = Annotated[list[str], typer.Option(
+    "--known", help="Covariate whose values over the horizon are known when forecasting "
+    "(a weather forecast, a price plan, a holiday flag); repeat or comma-separate. predict "
+    "reads them from rows after the history whose targets are empty.",
+    show_default=False, rich_help_panel=DATA)]
+Calendar = Annotated[bool, typer.Option(
+    "--calendar/--no-calendar", help="Read time of day, day of week and day of year (as "
+    "the spacing allows) as known covariates.", rich_help_panel=DATA)]
+Future = Annotated[Path | None, typer.Option(
+    "--future", help="CSV of the rows after the history: the known covariates' values over "
+    "the horizon, targets empty (instead of appending them to the history).",
+    show_default=False)]
 TimeCol = Annotated[str | None, typer.Option(help="Time column (default: detected).",
     rich_help_panel=DATA)]
 IdCol = Annotated[str | None, typer.Option(

@@ -19,14 +19,16 @@ from tsattn.output import forecast_csv, forecast_json, json_text, scores_json
 
 
 def load_history(model_file: Path, source: Path | TextIO, fill: str, device: str,
-                 quiet: bool) -> tuple[Model, Frame]:
-    """The model, and the history restricted to the columns it was trained on."""
+                 quiet: bool, future: Path | None = None) -> tuple[Model, Frame]:
+    """The model, and the history restricted to the columns it was trained on (with the
+    known covariates' future rows, from the history or the `future` file)."""
     model = load(model_file, device)
-    return model, _read(model, source, fill, quiet)
+    return model, _read(model, source, fill, quiet, future)
 
 
-def _read(model: Model, source: Path | TextIO, fill: str, quiet: bool) -> Frame:
-    frame = model.read(source, fill)
+def _read(model: Model, source: Path | TextIO, fill: str, quiet: bool,
+          future: Path | None = None) -> Frame:
+    frame = model.read(source, fill, future)
     if not quiet:
         warn(frame.warnings)
     return frame
@@ -41,10 +43,13 @@ def _no_ids(ids: list[str] | None) -> None:
 def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, fmt: str,
                 rolling: bool, attention_path: str | None, explain: bool, top_k: int,
                 plot: Path | None, fill: str, device: str, quiet: bool,
-                ids: list[str] | None = None) -> None:
+                ids: list[str] | None = None, future: Path | None = None) -> None:
     _check_plotting(plot)
     model = load(model_file, device)
     if model.card.id_col is not None and not (explain or plot):
+        if future is not None:
+            raise UsageError("--future is for a model of one series; give each series' "
+                             "future rows after its history in the long table instead")
         from tsattn.cli.panel_view import run_predict_series
 
         run_predict_series(model, source, ids=ids or [], output=output, fmt=fmt,
@@ -52,7 +57,7 @@ def run_predict(model_file: Path, source: Path | TextIO, *, output: str | None, 
                            fill=fill, quiet=quiet)
         return
     _no_ids(ids)
-    frame = _read(model, source, fill, quiet)
+    frame = _read(model, source, fill, quiet, future)
     show_table = explain or (sys.stderr.isatty() and not quiet)
     need_attention = bool(attention_path) or show_table or fmt == "json" or plot is not None
     if rolling and fmt == "csv":
@@ -118,17 +123,19 @@ def plot_last_forecast(path: Path, model: Model, frame: Frame, result: ForecastR
         band=band, band_label=label,
         attention_note="averaged over the steps: " + describe_concentration(
             map_concentration(result.attention[-1], model.loaded.model.token_spans)),
+        variables=None if result.variables is None or result.variables.shape[-1] < 2 else (
+            list(model.card.columns), result.variables[-1]),
     )
     write_png(path, png)
 
 
 def run_explain(model_file: Path, source: Path | TextIO, *, steps: list[int] | None,
                 top_k: int, plot: Path | None, json_out: bool, fill: str, device: str,
-                quiet: bool) -> None:
+                quiet: bool, future: Path | None = None) -> None:
     """The most attended inputs of the last forecast, with their values, as a table
     (and as the attention summary on stdout with --json)."""
     _check_plotting(plot)
-    model, frame = load_history(model_file, source, fill, device, quiet)
+    model, frame = load_history(model_file, source, fill, device, quiet, future)
     result = model.forecast(frame)
     summary = attention_summary(model.loaded, result, top_k, frame=frame)
     try:

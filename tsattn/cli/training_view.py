@@ -12,8 +12,9 @@ from tsattn.checkpoint import read_card, resume_path
 from tsattn.cli.ranks import in_torchrun, is_main_rank
 from tsattn.cli.render import ProgressObserver, key_value_table, one_line, say, warn
 from tsattn.config import RunConfig
-from tsattn.data import Frame, Panel, read_frame, read_panel
+from tsattn.data import Frame, Panel
 from tsattn.errors import Interrupted, TrainingError, TsattnError
+from tsattn.known import read_training
 from tsattn.plan import resolve
 from tsattn.series import split_series
 
@@ -59,13 +60,12 @@ def _read(source: Path | TextIO, run: RunConfig, quiet: bool) -> tuple[Frame | P
 
     With many series the warnings name each series, and those too short to train on.
     """
-    args = {"time_col": run.data.time_col, "targets": run.data.targets, "fill": run.data.fill}
-    if run.data.id_col is None:
-        frame = read_frame(source, **args)
+    data = read_training(source, run.data)
+    if isinstance(data, Frame):
         if not quiet:
-            warn(frame.warnings)
-        return frame, frame
-    panel = read_panel(source, id_col=run.data.id_col, **args)
+            warn(data.warnings)
+        return data, data
+    panel = data
     if not quiet:
         warn([f"series {sid!r}: {w}" for sid, f in zip(panel.ids, panel.frames, strict=True)
               for w in f.warnings] + split_series(panel, run)[1])

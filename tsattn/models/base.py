@@ -135,8 +135,9 @@ class Forecaster(nn.Module):
         self.n_in = 1 if independent else cfg.n_channels
         self.n_out = 1 if independent else cfg.n_targets
         self.revin = RevIN(self.n_used, anchor=cfg.revin_anchor) if cfg.revin else None
-        self.linear = LinearPath(cfg.lookback, cfg.horizon, cfg.n_targets,
-                                 cfg.n_channels - cfg.n_targets) if cfg.linear_path else None
+        past = cfg.n_channels - cfg.n_targets - cfg.n_known
+        self.linear = LinearPath(cfg.lookback, cfg.horizon, cfg.n_targets, past,
+                                 cfg.n_known) if cfg.linear_path else None
         self.patches = PatchLayout.of(cfg)
         self.token_spans = self.patches.spans
         # token -> step spreading; rebuilt from cfg, not saved
@@ -146,7 +147,7 @@ class Forecaster(nn.Module):
     def n_read(self) -> int:
         """How many channels (targets first) the forecast can depend on: the attention
         path's, or all of them when the linear path kept weights for the covariates."""
-        if self.linear is not None and bool(self.linear.covariate_weight.any()):
+        if self.linear is not None and self.linear.reads_covariates:
             return self.cfg.n_channels
         return self.n_used
 

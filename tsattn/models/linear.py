@@ -30,6 +30,11 @@ MARGIN = 0.02
 
 
 COVARIATE_FEATURES = 2048  # most covariate inputs the path reads: bounds its (F, F) solve
+# A known covariate is read at the forecast step itself and the step before (a holiday's
+# effect, a price's, often lasts into the next step); one weight per target, covariate and
+# offset, shared by every step, because the effect of a known value does not depend on how
+# far ahead the forecast is.
+KNOWN_OFFSETS = 2
 
 
 class LinearPath(nn.Module):
@@ -43,13 +48,17 @@ class LinearPath(nn.Module):
     forecast is exact: that is what the variable weights of the attention summary read.
     """
 
-    def __init__(self, lookback: int, horizon: int, n_targets: int, n_covariates: int) -> None:
+    def __init__(self, lookback: int, horizon: int, n_targets: int, n_covariates: int,
+                 n_known: int = 0) -> None:
         super().__init__()
-        self.n_targets, self.n_covariates = n_targets, n_covariates
+        self.n_targets, self.n_covariates, self.n_known = n_targets, n_covariates, n_known
+        self.horizon = horizon
         self.covariate_lookback = min(lookback, max(1, COVARIATE_FEATURES // max(1, n_covariates)))
         self.register_buffer("weight", torch.zeros(lookback, horizon))
         self.register_buffer("covariate_weight", torch.zeros(
             n_targets, self.covariate_lookback, n_covariates, horizon))
+        if n_known:  # only then: model files without known covariates keep their tensors
+            self.register_buffer("known_weight", torch.zeros(n_targets, KNOWN_OFFSETS * n_known))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """x (B, L, C) -> base (B, H, T) and parts (B, H, T, 1 + K): each target's own
@@ -63,7 +72,27 @@ class LinearPath(nn.Module):
             weight = self.covariate_weight.to(x.dtype)
             covariates = torch.einsum("blk,tlkh->bhtk", features, weight)
             parts = torch.cat([parts, covariates], dim=-1)
+        if self.n_known:
+            features = self.known_features(x)  # (B, H, J·Kn)
+            B, H, _ = features.shape
+            weight = self.known_weight.to(x.dtype).view(self.n_targets, KNOWN_OFFSETS, -1)
+            known = torch.einsum("bhjk,tjk->bhtk", features.view(B, H, KNOWN_OFFSETS, -1),
+                                 weight)
+            parts = torch.cat([parts, known], dim=-1)
         return last + parts.sum(dim=-1), parts
+
+    def known_features(self, x: Tensor) -> Tensor:
+        """(B, H, J·Kn) in (J, Kn) order: each known covariate at forecast step h and the
+        J-1 steps before it, less its value at the forecast origin.
+
+        Known channels are read H rows ahead (`tsattn/known.py`), so the value at origin
+        + s sits in row L-1-H+s of the window.
+        """
+        L, H = x.shape[1], self.horizon
+        known = x[..., x.shape[2] - self.n_known :]  # (B, L, Kn)
+        origin = known[:, L - 1 - H : L - H]  # (B, 1, Kn)
+        steps = [known[:, L - H - j : L - j] - origin for j in range(KNOWN_OFFSETS)]
+        return torch.cat(steps, dim=-1)
 
     def row_coefficients(self) -> Tensor:
         """(L, H) weight of each target row in the forecast: W, and on the last row the
@@ -84,10 +113,19 @@ class LinearPath(nn.Module):
         recent = x[:, -self.covariate_lookback :, T : T + K]
         return recent - recent[:, -1:]
 
-    def load_solution(self, weight: Tensor, covariate_weight: Tensor | None = None) -> None:
+    def load_solution(self, weight: Tensor, covariate_weight: Tensor | None = None,
+                      known_weight: Tensor | None = None) -> None:
         self.weight.copy_(weight.to(self.weight))
         if covariate_weight is not None:  # (T, Lc·K, H), features in (Lc, K) order
             self.covariate_weight.copy_(covariate_weight.view_as(self.covariate_weight))
+        if known_weight is not None:  # (T, J·Kn, 1), features in (J, Kn) order
+            self.known_weight.copy_(known_weight.view_as(self.known_weight))
+
+    @property
+    def reads_covariates(self) -> bool:
+        """Whether any covariate, past or known, has a weight after fitting."""
+        return bool(self.covariate_weight.any()) or (
+            self.n_known > 0 and bool(self.known_weight.any()))
 
 
 @dataclass
@@ -154,6 +192,7 @@ class LinearFit:
     ridge: float
     held_out_mse: dict[float, float]
     covariate_ridge: list[float | None] | None = None  # per target; None: covariates unread
+    known_ridge: list[float | None] | None = None  # the same for the known covariates
 
 
 def fit_linear_path(folds: list[NormalEquations], val: NormalEquations,
@@ -218,12 +257,34 @@ class CovariateEquations:
         only the features in `keep` (the others get weight 0)."""
         F = self.gram.shape[0]
         keep = torch.ones(F, dtype=torch.bool, device=self.gram.device) if keep is None else keep
-        scale = torch.diagonal(self.gram).mean().clamp_min(1e-12)
         gram = self.gram[keep][:, keep]
+        scale = torch.diagonal(gram).mean().clamp_min(1e-12)  # of the features kept only
         eye = torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
         weight = torch.zeros_like(self.cross[target])
         weight[keep] = torch.linalg.solve(gram + ridge * scale * eye, self.cross[target][keep])
         return weight
+
+    @classmethod
+    def of_known(cls, batches: Iterable[tuple[Tensor, Tensor]], path: LinearPath
+                 ) -> CovariateEquations:
+        """The third stage: residuals after targets and past covariates, regressed on the
+        known covariates; every (window, step) is a row, as the weights are shared by the
+        steps (cross is (T, F, 1))."""
+        gram = cross = power = None
+        count = 0
+        for x, y in batches:
+            features = path.known_features(x).double().flatten(0, 1)  # (B·H, F)
+            base, _ = path(x)
+            residual = (y - base).double().flatten(0, 1)  # (B·H, T)
+            g = features.T @ features
+            c = (features.T @ residual).T.unsqueeze(-1)  # (T, F, 1)
+            p = residual.square().sum(dim=0)
+            gram, cross = (g, c) if gram is None else (gram + g, cross + c)
+            power = p if power is None else power + p
+            count += features.shape[0]
+        if gram is None:
+            raise ValueError("no windows to fit the linear path on")
+        return cls(gram, cross, power, count)
 
     def sse_of(self, target: int, weight: Tensor) -> float:
         """Summed squared error of target's V (F, H) on these windows."""
@@ -261,8 +322,12 @@ def fit_covariates(folds: list[CovariateEquations], val: CovariateEquations,
                   for ridge in grid}
         ridge = min(errors, key=errors.__getitem__)
         if errors[ridge] < (1 - MARGIN) * ignored:
+            keep = _useful(folds, val, t, ridge, n_covariates)
+            # the penalty again, for the columns kept: one chosen beside a column of noise
+            # is heavier than the useful ones alone need
+            ridge = _best_ridge(folds, val, t, keep, grid)
             chosen[t] = ridge
-            best[t] = _without_useless(folds, val, t, ridge, n_covariates)
+            best[t] = train.solve_for(t, ridge, keep)
     return best, chosen
 
 
@@ -278,9 +343,17 @@ def _held_out(folds: list[CovariateEquations], val: CovariateEquations, t: int,
     return sse / (count * train.cross.shape[2])
 
 
-def _without_useless(folds: list[CovariateEquations], val: CovariateEquations, t: int,
-                     ridge: float, n_covariates: int) -> Tensor:
-    """Target t's weights (F, H) after leaving out, one at a time, every covariate whose
+def _best_ridge(folds: list[CovariateEquations], val: CovariateEquations, t: int,
+                keep: Tensor, grid: tuple[float, ...]) -> float:
+    """The penalty with target t's lowest held-out error, reading the features `keep`."""
+    errors = {ridge: _held_out(folds, val, t, lambda eq, r=ridge: eq.solve_for(t, r, keep))
+              for ridge in grid}
+    return min(errors, key=errors.__getitem__)
+
+
+def _useful(folds: list[CovariateEquations], val: CovariateEquations, t: int,
+            ridge: float, n_covariates: int) -> Tensor:
+    """Target t's features (F,) left after leaving out, one at a time, every covariate whose
     absence does not raise the held-out error; features are in (Lc, K) order."""
     train = sum(folds[1:], folds[0])
     F = train.gram.shape[0]
@@ -294,4 +367,4 @@ def _without_useless(folds: list[CovariateEquations], val: CovariateEquations, t
         trial_error = _held_out(folds, val, t, lambda eq, m=trial: eq.solve_for(t, ridge, m))
         if trial_error <= error:
             keep, error = trial, trial_error
-    return train.solve_for(t, ridge, keep)
+    return keep
