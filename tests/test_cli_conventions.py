@@ -7,6 +7,7 @@ import importlib
 import inspect
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -50,8 +51,12 @@ def test_train_help_groups_options_and_reads_at_80_columns():
 
 
 def test_shell_completion():
-    done = run_cli("--show-completion", "bash")
-    assert done.returncode == 0 and "_TSATTN_COMPLETE" in done.stdout
+    # typer finds the shell among the parent processes: run under bash (`; true` keeps bash
+    # from replacing itself with the command), as a user's terminal would
+    command = f"{shlex.quote(sys.executable)} -m tsattn --show-completion; true"
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert "_TSATTN_COMPLETE" in done.stdout, done.stderr
     env = {**os.environ, "PYTHONPATH": str(ROOT), "_TSATTN_COMPLETE": "complete_bash",
            "COMP_WORDS": "tsattn tr", "COMP_CWORD": "1"}
     done = subprocess.run([sys.executable, "-m", "tsattn"], env=env, capture_output=True,
