@@ -23,6 +23,7 @@ _ATTENTION_MIN = {"step": 4, "forecast time": 10, "top periods": 13, "weight": 6
 _ATTENTION_DROP = ("mean inputs", "variables", "forecast time")
 _ATTENTION_GROW = ("top periods", "top inputs", "concentration", "variables", "mean inputs")
 _VARIABLES_SHOWN = 3  # the heaviest input variables of a step, each on its own line
+_VARIABLE_MIN = 0.005  # lighter ones (0% when rounded) are left out, except the heaviest
 _SECONDS = re.compile(r"(\d\d:\d\d):00$")
 
 
@@ -95,7 +96,8 @@ def _variables_cell(weights: dict[str, float] | None) -> str:
     if not weights or len(weights) < 2:
         return ""
     heaviest = sorted(weights.items(), key=lambda kv: -kv[1])[:_VARIABLES_SHOWN]
-    return "\n".join(f"{one_line(name)} {weight:.0%}" for name, weight in heaviest)
+    shown = [(name, w) for i, (name, w) in enumerate(heaviest) if i == 0 or w >= _VARIABLE_MIN]
+    return "\n".join(f"{one_line(name)} {weight:.0%}" for name, weight in shown)
 
 
 def _concentration_cell(c: dict[str, Any]) -> str:
