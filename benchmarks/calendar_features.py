@@ -6,8 +6,8 @@ weekly) are known covariates read by the linear path's third stage, kept per tar
 where they beat ignoring them on held-out windows. Horizons longer than the lookback are
 skipped: a known covariate needs a lookback longer than the horizon.
 
-    .venv/bin/python benchmarks/calendar.py
-    .venv/bin/python benchmarks/calendar.py --sets illness --models transformer
+    .venv/bin/python benchmarks/calendar_features.py
+    .venv/bin/python benchmarks/calendar_features.py --sets illness --models transformer
 """
 
 from __future__ import annotations
