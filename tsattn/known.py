@@ -106,14 +106,16 @@ def model_input(frame: Frame, scaler: Scaler, horizon: int) -> np.ndarray:
 
 
 def require_future(frame: Frame, horizon: int) -> None:
-    """A forecast past the history needs every known covariate over the whole horizon."""
+    """A forecast past the history needs every known covariate over the whole horizon (the
+    message names the file's columns: calendar features continue by themselves)."""
     if not frame.n_known:
         return
     have = 0 if frame.future is None else len(frame.future.values)
     if have >= horizon:
         return
     raise DataError(
-        f"the model reads known covariates ({', '.join(frame.known)}) over its {horizon}-step "
+        f"the model reads known covariates ({', '.join(frame.known_columns)}) over its "
+        f"{horizon}-step "
         f"horizon, but the input has {have} future row(s); add {horizon - have} more row(s) "
         "after the history with those columns filled and the targets empty (or give them "
         "with --future FILE)")
