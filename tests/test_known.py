@@ -235,6 +235,8 @@ def test_info_lists_each_role_and_predict_takes_piped_future_rows(tmp_path: Path
     assert forecast.returncode == 0, forecast.stderr
     times = [line.split(",")[0] for line in forecast.stdout.splitlines()[1:]]
     assert times == [f"2024-01-26 {h:02d}:00" for h in range(6)]
+    none = run_cli("predict", str(model), "-", "--quiet", stdin=history)
+    assert none.returncode == 3 and "known covariates (temp)" in none.stderr, none.stderr
     two = "".join(future.splitlines(True)[:2])
     short = run_cli("predict", str(model), "-", "--quiet", stdin=history + two)
     assert short.returncode == 3 and "add 4 more row(s)" in short.stderr, short.stderr

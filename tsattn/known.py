@@ -59,8 +59,9 @@ def calendar_values(times: np.ndarray, features: tuple[str, ...]) -> np.ndarray:
 
 def with_calendar(frame: Frame, features: tuple[str, ...], horizon: int = 0) -> Frame:
     """`frame` with calendar channels appended as known covariates (last, after the file's
-    known columns). With `horizon`, their future values are added too: from the future
-    rows' timestamps when there are some, else by continuing the times at the frequency."""
+    known columns), with their values in the future rows. Without future rows and without
+    known file columns, `horizon` continues the times at the frequency; with known file
+    columns but no future rows there is no future (`require_future` says what is missing)."""
     if not features:
         return frame
     if frame.times is None:
@@ -68,16 +69,12 @@ def with_calendar(frame: Frame, features: tuple[str, ...], horizon: int = 0) -> 
                         "give history with the time column it was trained on")
     values = np.hstack([frame.values, calendar_values(frame.times, features)])
     future = frame.future
-    if horizon:
-        times = future.times if future is not None and future.times is not None else (
-            future_times(frame, horizon))
-        known = calendar_values(times, features)
-        if future is not None:
-            known = np.hstack([future.values[: len(times)], known])
-        future = Future(known, times)
-    elif future is not None and future.times is not None:
+    if future is not None and future.times is not None:
         future = Future(np.hstack([future.values, calendar_values(future.times, features)]),
                         future.times)
+    elif horizon and not frame.n_known:  # calendar alone: continue the times
+        times = future_times(frame, horizon)
+        future = Future(calendar_values(times, features), times)
     return dataclasses.replace(
         frame, values=np.ascontiguousarray(values), columns=frame.columns
         + calendar_columns(features), n_known=frame.n_known + 2 * len(features), future=future,
