@@ -1,10 +1,11 @@
 """Prediction intervals on test parts, through the real CLI, beside the static calibration.
 
-For each data set and horizon: `tsattn train`, then `tsattn evaluate --json` on the test
-rows. Reported: coverage of the 80% interval per horizon step (target: 80 +/- 3 % at every
-step), its mean width, the MSE of the 0.5 quantile against the point forecast's, and the
-mean pinball loss and CRPS of the model beside each baseline (each calibrated on its own
-residuals by the same method).
+For each data set, horizon and interval method (`--intervals residuals|pinball`): `tsattn
+train`, then `tsattn evaluate --json` on the test rows. Reported: coverage of the 80%
+interval per horizon step (target: 80 +/- 3 % at every step), its mean width, the MSE of
+the 0.5 quantile against the point forecast's, and the mean pinball loss and CRPS of the
+model beside each baseline (each calibrated on its own residuals by the fixed-scale
+method).
 
 Beside it, the same model's intervals calibrated once on the validation part and never
 moved (the method before the rolling one), scored on the same test windows.
@@ -16,8 +17,10 @@ generated series nobody tuned on (daily season, drifting level, wandering volati
     .venv/bin/python benchmarks/intervals.py --sets illness --horizons 24,60
     .venv/bin/python benchmarks/intervals.py --sets etth1 --horizons 96 --etth1-epochs 2
     .venv/bin/python benchmarks/intervals.py --sets generated --seed 14
+    .venv/bin/python benchmarks/intervals.py --sets sample --methods pinball
 
-Rows of earlier runs in the JSON are kept unless the same (set, horizon) is run again.
+Rows of earlier runs in the JSON are kept unless the same (set, horizon, method) is run
+again.
 """
 
 from __future__ import annotations
@@ -77,11 +80,11 @@ def test_rows(name: str) -> tuple[int, int] | None:
     return None if name == GENERATED else (SETS[name].val_end, SETS[name].end)
 
 
-def run_case(name: str, data: Path, horizon: int, workdir: Path,
+def run_case(name: str, data: Path, horizon: int, method: str, workdir: Path,
              args: argparse.Namespace) -> dict:
     """Train, evaluate on the test rows, and summarise the interval scores."""
-    path = workdir / f"{name}-{horizon}.tsattn"
-    train = train_args(name, horizon, args)
+    path = workdir / f"{name}-{horizon}-{method}.tsattn"
+    train = [*train_args(name, horizon, args), "--intervals", method]
     rows = test_rows(name)
     started = time.perf_counter()
     tsattn("train", str(data), *train, "-o", str(path), "--quiet")
@@ -93,7 +96,7 @@ def run_case(name: str, data: Path, horizon: int, workdir: Path,
     model = intervals["model"]
     per_step = np.array(eighty(model)["coverage_per_step"])
     return {
-        "data": name, "horizon": horizon, "train_args": train,
+        "data": name, "horizon": horizon, "method": method, "train_args": train,
         "train_seconds": round(seconds, 1), "test_windows": result["windows"],
         "calibration_windows": result["intervals"]["calibration_windows"],
         **coverage_summary(per_step),
@@ -138,14 +141,14 @@ def static_scores(model_path: Path, data: Path, rows: tuple[int, int] | None) ->
 
 
 def print_table(rows: list[dict]) -> None:
-    print("\n| data | H | coverage | worst / best step | steps within 80 +/- 3 | static: "
-          "coverage, steps within | width | median/point MSE | pinball: model | repeat "
-          f"last | seasonal naive | linear |\n|{'---|' * 12}")
+    print("\n| data | H | method | coverage | worst / best step | steps within 80 +/- 3 | "
+          "static: coverage, steps within | width | median/point MSE | pinball: model | "
+          f"repeat last | seasonal naive | linear |\n|{'---|' * 13}")
     for r in rows:
         pin, st = r["pinball"], r["static"]
         others = " | ".join(f"{pin[n]:.4f}" if n in pin else "-"
                             for n in ("repeat_last", "seasonal_naive", "linear"))
-        print(f"| {r['data']} | {r['horizon']} | {r['coverage_80']:.1%} | "
+        print(f"| {r['data']} | {r['horizon']} | {r['method']} | {r['coverage_80']:.1%} | "
               f"{r['coverage_80_min']:.1%} / {r['coverage_80_max']:.1%} | "
               f"{r['steps_within_3pts']} of {r['steps']} | {st['coverage_80']:.1%}, "
               f"{st['steps_within_3pts']} | {r['width_80']['model']:.3f} | "
@@ -158,10 +161,12 @@ def main() -> None:
     parser.add_argument("--horizons", default="", help="only these horizons (default: all)")
     parser.add_argument("--etth1-epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=13, help="of the generated series")
+    parser.add_argument("--methods", default="residuals,pinball", help="--intervals values")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/intervals-cpu.json")
     args = parser.parse_args()
     only = {int(h) for h in args.horizons.split(",") if h}
     kept = json.loads(args.json.read_text())["test"] if args.json.exists() else []
+    kept = [r for r in kept if "method" in r]  # rows from before the methods were compared
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.sets.split(","):
@@ -169,13 +174,14 @@ def main() -> None:
                     if name == GENERATED else SETS[name].path)
             horizons = (48,) if name == GENERATED else SETS[name].horizons
             for horizon in (h for h in horizons if not only or h in only):
-                rows.append(run_case(name, data, horizon, Path(tmp), args))
-                if name == GENERATED:
-                    rows[-1]["data"] = f"{GENERATED} (seed {args.seed})"
-                print(json.dumps({k: v for k, v in rows[-1].items()
-                                  if k != "coverage_80_per_step"}), flush=True)
-    done = {(r["data"], r["horizon"]) for r in rows}
-    rows = [r for r in kept if (r.get("data"), r.get("horizon")) not in done] + rows
+                for method in args.methods.split(","):
+                    rows.append(run_case(name, data, horizon, method, Path(tmp), args))
+                    if name == GENERATED:
+                        rows[-1]["data"] = f"{GENERATED} (seed {args.seed})"
+                    print(json.dumps({k: v for k, v in rows[-1].items()
+                                      if k != "coverage_80_per_step"}), flush=True)
+    done = {(r["data"], r["horizon"], r["method"]) for r in rows}
+    rows = [r for r in kept if (r["data"], r["horizon"], r["method"]) not in done] + rows
     print(f"# {platform.machine()}, {os.cpu_count()} cores")
     print_table(rows)
     args.json.parent.mkdir(parents=True, exist_ok=True)

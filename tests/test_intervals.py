@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY, run_cli, sample_card
-from tsattn.card import ModelCard
+from tsattn.card import HEAD_FEATURES, ModelCard
 from tsattn.config import parse_quantiles
 from tsattn.errors import CheckpointError, UsageError
 from tsattn.forecasting import recent_offsets
@@ -23,14 +23,16 @@ from tsattn.intervals import (
     Calibration,
     KnownScores,
     calibrate,
+    calibrate_scaled,
     centred_offsets,
     conformal_offsets,
     interval_pairs,
     refresh_rows,
     rolling_offsets,
-    window_scale,
+    seasonal_scale,
 )
 from tsattn.known import read_history
+from tsattn.quantile_head import fit_quantile_head
 
 LEVELS = (0.1, 0.5, 0.9)
 
@@ -55,7 +57,8 @@ def test_coverage_holds_on_new_data_with_known_noise():
     pred, truth, x = heteroscedastic(3000, seed=0)
     calibration = calibrate(pred, truth, x, LEVELS)
     new_pred, new_truth, new_x = heteroscedastic(20000, seed=1)
-    q = calibration.quantiles(new_pred, window_scale(new_x))
+    q = calibration.scale(new_x, new_pred)
+    q = calibration.quantiles(new_pred, q)
     score = interval_score(q, new_truth, LEVELS, (0.1, 0.9))
     assert all(abs(c - 0.8) < 0.025 for c in score.coverage_per_step)
     # the noise grows with the step, so must the width
@@ -92,26 +95,28 @@ def test_point_forecast_stays_the_median():
 
 
 def known_by_hand(n_windows: int, horizon: int = 2) -> KnownScores:
-    """Window k ends at row 10 + k; its scores are k at every step and target."""
+    """Window k has its origin at row 10 + k; its scores are k at every step and target."""
     scores = np.broadcast_to(np.arange(n_windows, dtype=float)[:, None, None],
                              (n_windows, horizon, 1)).copy()
     return KnownScores(scores, 10 + np.arange(n_windows))
 
 
-def test_rolling_offsets_use_only_windows_known_at_each_origin():
+def test_rolling_offsets_use_only_steps_known_at_each_origin():
     stored = Calibration((0.1, 0.9), np.array([[[-9.0]] * 2, [[9.0]] * 2]), np.ones(1), 9)
     known = known_by_hand(40)
     rolled = rolling_offsets(stored, known, np.array([12, 25, 49]))
     assert refresh_rows(9) == 1  # every row: the sets below are exact
-    per = rolled.per_forecast()[:, :, 0, 0]
-    assert per[0].tolist() == [-9.0, 9.0]  # 3 windows known by row 12: fewer than 9
-    # by row 25 windows 0..15 ended; the last 9 are 7..15; ranks floor(1) and ceil(9),
-    # the lower one (7) raised to the point forecast
-    assert per[1].tolist() == [0.0, 15.0]
-    later = KnownScores(known.scores.copy(), known.ends)
-    later.scores[16:] = 1e9  # windows that end after row 25 change nothing there
-    assert rolling_offsets(stored, later, np.array([25])).per_forecast()[0, 1, 0, 0] == 15.0
-    assert per[2].tolist() == [0.0, 39.0]
+    per = rolled.per_forecast()[:, :, :, 0]  # (origin, level, step)
+    assert per[0].tolist() == [[-9.0, -9.0], [9.0, 9.0]]  # by row 12: fewer than 9 windows
+    # by row 25, step 0 of windows 0..14 (origins up to 24) is known, step 1 of 0..13;
+    # the last 9 of each; ranks floor(1) and ceil(9), the lower one raised to the forecast
+    assert per[1].tolist() == [[0.0, 0.0], [14.0, 13.0]]
+    later = KnownScores(known.scores.copy(), known.origins)
+    later.scores[15:, 0] = 1e9  # steps known only after row 25 change nothing there
+    later.scores[14:, 1] = 1e9
+    assert rolling_offsets(stored, later, np.array([25])).per_forecast()[0, 1, :, 0].tolist(
+        ) == [14.0, 13.0]
+    assert per[2].tolist() == [[0.0, 0.0], [38.0, 37.0]]
 
 
 def test_rolling_set_moves_in_steps_of_a_fiftieth():
@@ -132,11 +137,12 @@ def test_rolling_calibration_follows_a_change_the_inputs_do_not_show():
     truth = noise * rng.normal(size=pred.shape)
     calibration = calibrate(pred[:n_val], truth[:n_val], x[:n_val], LEVELS)
     rows = np.arange(n_val + n_new)  # window k's origin; it ends `horizon` rows later
-    known = KnownScores(calibration.scores(pred, truth, window_scale(x)), rows + horizon)
+    scale = calibration.scale(x, pred)
+    known = KnownScores(calibration.scores(pred, truth, scale), rows)
     later = slice(n_val + 2 * n_val, None)  # the set holds only new windows from here on
     offsets = rolling_offsets(calibration, known, rows[later]).per_forecast()
-    rolled = calibration.quantiles(pred[later], window_scale(x[later]), offsets)
-    static = calibration.quantiles(pred[later], window_scale(x[later]))
+    rolled = calibration.quantiles(pred[later], scale[later], offsets)
+    static = calibration.quantiles(pred[later], scale[later])
     coverage = [interval_score(q, truth[later], LEVELS, (0.1, 0.9)).coverage
                 for q in (rolled, static)]
     assert abs(coverage[0] - 0.8) < 0.03 and coverage[1] < 0.6
@@ -149,7 +155,8 @@ def test_quantiles_never_cross(seed: int):
     pred, truth = rng.normal(size=(50, 3, 2)), rng.standard_cauchy(size=(50, 3, 2))
     x = rng.normal(size=(50, 8, 2)) * rng.uniform(0, 2, size=(50, 1, 2))
     calibration = calibrate(pred, truth, x, levels)
-    q = calibration.quantiles(rng.normal(size=(40, 3, 2)) * 100, window_scale(x[:40]))
+    new = rng.normal(size=(40, 3, 2)) * 100
+    q = calibration.quantiles(new, calibration.scale(x[:40], new))
     assert np.all(np.diff(q, axis=-1) >= 0)
 
 
@@ -223,6 +230,32 @@ def test_train_refuses_bad_quantiles(hourly_csv: Path, tmp_path: Path, value: st
     assert "Traceback" not in done.stderr and not (tmp_path / "m.tsattn").exists()
 
 
+def test_train_refuses_an_unknown_interval_method(hourly_csv: Path, tmp_path: Path):
+    done = run_cli("train", str(hourly_csv), "-o", str(tmp_path / "m.tsattn"), *TINY,
+                   "--intervals", "bootstrap")
+    assert done.returncode == 2 and done.stderr.count("error:") == 1
+    assert "residuals, pinball" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "m.tsattn").exists()
+
+
+@pytest.mark.slow
+def test_a_pinball_head_is_trained_stored_and_used(hourly_csv: Path, tmp_path: Path):
+    model = tmp_path / "m.tsattn"
+    done = run_cli("train", str(hourly_csv), "-o", str(model), *TINY, "--epochs", "1",
+                   "--intervals", "pinball")
+    assert done.returncode == 0, done.stderr
+    meta = json.loads(run_cli("info", str(model), "--json").stdout)
+    assert meta["calibration"]["method"] == "pinball"
+    assert len(meta["calibration"]["head_weights"]) == len(HEAD_FEATURES)
+    assert meta["config"]["train"]["intervals"] == "pinball"
+    assert "pinball" in run_cli("info", str(model)).stderr
+    rows = parse(run_cli("predict", str(model), str(hourly_csv)).stdout)
+    assert all(float(r["load_q0.1"]) <= float(r["load"]) <= float(r["load_q0.9"])
+               for r in rows)
+    scored = json.loads(run_cli("evaluate", str(model), str(hourly_csv), "--json").stdout)
+    assert set(scored["intervals"]["scores"]) >= {"model", "linear"}
+
+
 def parse(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
@@ -271,6 +304,26 @@ def test_evaluate_scores_intervals_of_model_and_every_baseline(tiny_model: Path,
     assert "80% covers" in done.stderr and "CRPS" in done.stderr
 
 
+def test_rolling_predict_gives_the_intervals_evaluate_scores(tiny_model: Path,
+                                                             hourly_csv: Path):
+    """Step by step, the same residuals are known at each origin to both commands."""
+    scored = json.loads(run_cli("evaluate", str(tiny_model), str(hourly_csv), "--json").stdout)
+    first, end = scored["rows"]
+    horizon = len(scored["intervals"]["scores"]["model"]["pinball_per_step"])
+    source = parse(hourly_csv.read_text())
+    row_of = {r["date"]: i for i, r in enumerate(source)}
+    inside = []
+    for r in parse(run_cli("predict", str(tiny_model), str(hourly_csv), "--rolling").stdout):
+        origin = row_of[r["origin"]] + 1  # the row of the first forecast step
+        if first <= origin and origin + horizon <= end:
+            truth = source[origin + int(r["step"]) - 1]
+            inside += [float(r[f"{t}_q0.1"]) <= float(truth[t]) <= float(r[f"{t}_q0.9"])
+                       for t in ("load", "temp")]
+    assert len(inside) == 2 * horizon * scored["windows"]
+    (interval,) = scored["intervals"]["scores"]["model"]["intervals"]
+    assert abs(np.mean(inside) - interval["coverage"]) <= 2 / len(inside)  # CSV rounding
+
+
 @pytest.mark.slow
 def test_chosen_levels_are_stored_and_shown(hourly_csv: Path, tmp_path: Path):
     model = tmp_path / "m.tsattn"
@@ -292,18 +345,128 @@ def test_predict_recalibrates_on_a_long_history_and_not_on_a_short_one(tiny_mode
                                                                        hourly_csv: Path):
     loaded = load_forecaster(tiny_model)
     frame = read_history(hourly_csv, loaded.card)
-    calibration = loaded.calibration
+    calibration, horizon, n = loaded.calibration, loaded.horizon, loaded.calibration.n_windows
     series = scaled_series(loaded, frame)
-    last = np.array([len(frame.values)])
+    last = len(frame.values)
     assert calibration.start == "2024-01-18T12:00:00.000000000"  # row 420 of 600
-    rolled = recent_offsets(loaded, calibration, series, frame.times, last)
-    found = model_windows(loaded, series, 420, 600)
-    truth = found.everything()[1].cpu().numpy()
+    rolled = recent_offsets(loaded, calibration, series, frame.times, np.array([last]))
+    found = model_windows(loaded, series, 420, last)  # complete windows: origins to 594
     out = run_model(loaded, found)
-    newest = calibration.scores(out.prediction, truth, out.scale)[-calibration.n_windows:]
-    assert np.allclose(rolled.sets[0], centred_offsets(newest, calibration.levels))
+    scores = calibration.scores(out.prediction, found.everything()[1].cpu().numpy(),
+                                out.scale)
+    # step h of the window from origin s is known at the last origin when s + h < 600:
+    # the last step's latest windows are complete ones, the first step's are not
+    deepest = centred_offsets(scores[-n:], calibration.levels)[:, -1]
+    assert np.allclose(rolled.sets[0][:, -1], deepest)
+    assert not np.allclose(rolled.sets[0][:, 0], centred_offsets(scores[-n:],
+                                                                 calibration.levels)[:, 0])
     assert not np.allclose(rolled.sets[0], calibration.offsets)
+    assert horizon > 1
     tail = slice(-loaded.lookback - 20, None)  # too short to hold the validation's count
     short = recent_offsets(loaded, calibration, series[tail], frame.times[tail], np.array(
         [loaded.lookback + 20]))
     assert np.array_equal(short.per_forecast()[0], calibration.offsets)
+
+
+def test_seasonal_scale_by_hand():
+    """Period 4, lookback 9: changes 1 everywhere but 10 at row 5; step 0 (row 9) sits at
+    rows 5 and 1 one and two seasons back, step 1 (row 10) at rows 6 and 2."""
+    x = np.zeros((1, 9, 1))
+    x[0, :, 0] = np.cumsum([0, 1, 1, 1, 1, 10, 1, 1, 1])  # row r's change: x[r] - x[r-1]
+    scale = seasonal_scale(x, 2, 4)[0, :, 0]
+    # reach: max(1, min(3, 4 // 4)) = 1 row either side; rows clipped to 1..8
+    step0 = (np.mean([1, 10, 1]) + np.mean([1, 1])) / 2  # rows 4-6 and rows 1-2
+    step1 = (np.mean([10, 1, 1]) + np.mean([1, 1, 1])) / 2  # rows 5-7 and rows 1-3
+    assert scale.tolist() == pytest.approx([step0, step1])
+
+
+def test_seasonal_scale_widens_the_busy_phase():
+    """Noise whose size follows the phase of a period-24 season: the seasonal scale gives
+    the busy phase the wider band, and both phases hold their coverage."""
+    rng = np.random.default_rng(5)
+    period, lookback, horizon, n = 24, 72, 24, 4000
+    amplitude = lambda rows: 0.2 + 2.0 * (rows % period < 6)  # noqa: E731
+    origins = rng.integers(0, period, size=n)
+    rows_in = origins[:, None] + np.arange(-lookback, 0)[None, :]
+    rows_out = origins[:, None] + np.arange(horizon)[None, :]
+    x = np.cumsum(amplitude(rows_in) * rng.normal(size=rows_in.shape), axis=1)[..., None]
+    pred = np.zeros((n, horizon, 1))
+    truth = (amplitude(rows_out) * rng.normal(size=rows_out.shape))[..., None]
+    calibration = calibrate(pred[:2000], truth[:2000], x[:2000], LEVELS, period=period)
+    q = calibration.quantiles(pred[2000:], calibration.scale(x[2000:], pred[2000:]))
+    busy = amplitude(rows_out[2000:]) > 1
+    width = (q[..., 0, 2] - q[..., 0, 0])
+    assert width[busy].mean() > 3 * width[~busy].mean()  # 11x apart; the edges blur it
+    plain = calibrate(pred[:2000], truth[:2000], x[:2000], LEVELS)  # the window's std
+    same = plain.quantiles(pred[2000:], plain.scale(x[2000:], pred[2000:]))
+    flat = same[..., 0, 2] - same[..., 0, 0]
+    assert flat[busy].mean() < 1.5 * flat[~busy].mean()  # it cannot tell the phases apart
+    new = truth[2000:, :, 0]
+    inside = (new >= q[..., 0, 0]) & (new <= q[..., 0, 2])
+    inside_flat = (new >= same[..., 0, 0]) & (new <= same[..., 0, 2])
+    assert abs(inside.mean() - 0.8) < 0.03 and abs(inside_flat.mean() - 0.8) < 0.03
+    # both hold 80% overall; the flat band does it by covering nearly every quiet step
+    # and missing the busy ones, the seasonal band comes much closer in each phase
+    # (measured: busy 64% against 26%, quiet 85% against 98%)
+    assert inside[busy].mean() > inside_flat[busy].mean() + 0.25
+    assert inside[~busy].mean() < inside_flat[~busy].mean() - 0.08
+
+
+def moving_noise(n: int, seed: int, horizon: int = 4, lookback: int = 12
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Calm, equally spread inputs; the error grows with how far the forecast moves from
+    the last input value, which only the quantile head's `forecast_move` feature sees."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, lookback, 1))
+    move = rng.uniform(0.05, 4.0, size=(n, 1, 1)) * rng.choice([-1, 1], size=(n, 1, 1))
+    pred = x[:, -1:, :] + move * np.ones((1, horizon, 1))
+    truth = pred + np.abs(move) * rng.normal(size=pred.shape)
+    return pred, truth, x
+
+
+def test_quantile_head_learns_the_feature_that_sets_the_noise():
+    pred, truth, x = moving_noise(3000, seed=6)
+    head = fit_quantile_head(x, pred, truth, LEVELS, period=None)
+    weights = dict(zip(HEAD_FEATURES, head.weights[:, 0], strict=True))
+    assert weights["forecast_move"] > 0.7  # started at 0, the std's weight at 1
+    assert abs(weights["window_std"]) < 0.4
+    calibration = calibrate_scaled(pred, truth, head.scale(x, pred, None), LEVELS, head=head)
+    new_pred, new_truth, new_x = moving_noise(20000, seed=7)
+    q = calibration.quantiles(new_pred, calibration.scale(new_x, new_pred))
+    assert np.all(np.diff(q, axis=-1) >= 0)
+    learned = interval_score(q, new_truth, LEVELS, (0.1, 0.9))
+    fixed = calibrate(pred, truth, x, LEVELS)
+    flat = interval_score(fixed.quantiles(new_pred, fixed.scale(new_x, new_pred)), new_truth,
+                          LEVELS, (0.1, 0.9))
+    assert abs(learned.coverage - 0.8) < 0.02 and abs(flat.coverage - 0.8) < 0.02
+    score = [pinball(a, new_truth, LEVELS).mean() for a in (
+        q, fixed.quantiles(new_pred, fixed.scale(new_x, new_pred)))]
+    assert score[0] < 0.92 * score[1]  # same coverage, sharper where the forecast is calm
+
+
+def test_quantile_head_round_trips_and_bad_heads_are_refused():
+    pred, truth, x = moving_noise(200, seed=8, horizon=2)
+    head = fit_quantile_head(x, pred, truth, LEVELS, period=None)
+    calibration = calibrate_scaled(pred, truth, head.scale(x, pred, None), LEVELS, head=head)
+    raw = json.loads(sample_card(calibration=calibration.to_card()).to_json())
+    assert raw["calibration"]["method"] == "pinball"
+    back = Calibration.from_card(ModelCard.from_dict(raw).calibration)
+    assert np.array_equal(back.head.weights, head.weights)
+    assert np.allclose(back.scale(x, pred), calibration.scale(x, pred))
+    for key, value in (("head_floor", [[0.0]] * 4), ("head_weights", [[1.0]] * 3),
+                       ("head_weights", None), ("method", "magic")):
+        broken = json.loads(json.dumps(raw))
+        broken["calibration"][key] = value
+        with pytest.raises(CheckpointError, match="calibration"):
+            ModelCard.from_dict(broken)
+
+
+def test_files_before_the_season_and_the_head_keep_the_window_std(tiny_model: Path):
+    raw = json.loads(load_forecaster(tiny_model).card.to_json())
+    for key in ("period", "head_weights", "head_floor"):
+        raw["calibration"].pop(key)
+    raw["calibration"]["method"] = "conformal"  # the name before "residuals"
+    old = Calibration.from_card(ModelCard.from_dict(raw).calibration)
+    x = np.random.default_rng(0).normal(size=(5, 12, 2))
+    scale = old.scale(x, np.zeros((5, old.offsets.shape[1], 2)))
+    assert np.allclose(scale, x.std(axis=1)[:, None, :])

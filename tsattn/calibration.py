@@ -13,7 +13,8 @@ import torch
 
 from tsattn.device import autocast_for
 from tsattn.errors import CheckpointError
-from tsattn.intervals import Calibration, calibrate
+from tsattn.intervals import Calibration, calibrate, calibrate_scaled
+from tsattn.quantile_head import fit_quantile_head
 from tsattn.windows import Windows
 
 
@@ -33,18 +34,28 @@ def window_forecasts(model: torch.nn.Module, windows: Windows, device: torch.dev
 
 
 def calibrate_model(model: torch.nn.Module, windows: Windows, device: torch.device,
-                    levels: Sequence[float], start: str | None = None) -> Calibration:
+                    levels: Sequence[float], start: str | None = None,
+                    period: int | None = None, head_windows: Windows | None = None
+                    ) -> Calibration:
     """Conformal offsets from the model's residuals on `windows` (the validation part).
 
     `start` (`calibration_start`) lets predict find where, in a history, the windows that
-    may recalibrate the intervals begin.
+    may recalibrate the intervals begin; `period` is the data's season (`season_length`),
+    whose phases scale the intervals step by step. With `head_windows` (the training
+    part), a quantile head fit there with the pinball loss sets the scale instead.
     """
     was_training = model.training
     model.eval()
-    x, pred, truth = window_forecasts(model, windows, device)
+    x, pred, truth = (a.astype(np.float64) for a in window_forecasts(model, windows, device))
+    head = None
+    if head_windows is not None:
+        head = fit_quantile_head(*(a.astype(np.float64) for a in window_forecasts(
+            model, head_windows, device)), levels, period)
     model.train(was_training)
-    return calibrate(pred.astype(np.float64), truth.astype(np.float64), x.astype(np.float64),
-                     levels, start)
+    if head is None:
+        return calibrate(pred, truth, x, levels, start, period)
+    return calibrate_scaled(pred, truth, head.scale(x, pred, period), levels, start, period,
+                            head)
 
 
 def calibration_start(times: np.ndarray | None, row: int) -> str | None:

@@ -30,6 +30,8 @@ from tsattn.errors import CheckpointError, TsattnError
 # 3: typed model card (format_version in the JSON, no 'columns'); 'id_col' and 'series'
 # came later as optional fields, so files without them still read
 FORMAT_VERSION = 3
+# the rows of a quantile head's weights, in the file's order (`intervals.head_features`)
+HEAD_FEATURES = ("window_std", "seasonal_change", "recent_change", "forecast_move")
 _MODEL_FIX = "retrain the model or copy the file again"
 _RESUME_FIX = "delete it to train from the start"
 
@@ -98,18 +100,24 @@ class Calibration:
     """Split-conformal calibration of prediction intervals on the validation windows.
 
     `offsets[q][h][t]` is the level-q quantile of the validation residuals at step h of
-    target t divided by their window's scale (see `tsattn.intervals`); `floor[t]` the
-    smallest window scale used, all in z-scored units. `start` is the time of the first
+    target t divided by their step's scale (see `tsattn.intervals`); `floor[t]` the
+    smallest scale used, all in z-scored units. `start` is the time of the first
     validation target row (None without a time column): predict recalibrates on the
-    history's windows from there on.
+    history's windows from there on. `period`: the season, in rows, whose phases set each
+    step's scale; None (and files written before it existed): the window's std. `method`
+    "pinball": the scale is a quantile head's, `head_weights` and `head_floor` (J, T);
+    "residuals" (or "conformal", files written before the head existed): a fixed scale.
     """
 
     levels: tuple[float, ...]
     offsets: tuple[tuple[tuple[float, ...], ...], ...]  # (Q, H, T)
     floor: tuple[float, ...]  # (T,)
     n_windows: int
-    method: str = "conformal"
+    method: str = "residuals"
     start: str | None = None
+    period: int | None = None
+    head_weights: tuple[tuple[float, ...], ...] | None = None
+    head_floor: tuple[tuple[float, ...], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -359,16 +367,30 @@ def _check_series(card: ModelCard) -> None:
         raise _Bad("a series id listed twice")
 
 
+def _check_head(cal: Calibration, n_targets: int) -> None:
+    """A fixed-scale method has no head; "pinball" has weights and positive floors (J, T)."""
+    parts = (cal.head_weights, cal.head_floor)
+    if cal.method in ("residuals", "conformal") and parts == (None, None):
+        return
+    if cal.method != "pinball" or None in parts:
+        raise _Bad(f"a 'calibration' of an unknown method {cal.method!r}")
+    if any(len(part) != len(HEAD_FEATURES) or any(len(row) != n_targets for row in part)
+           for part in parts) or min(min(row) for row in cal.head_floor) <= 0:
+        raise _Bad("a 'calibration' whose quantile head does not match its targets")
+
+
 def _check_calibration(cal: Calibration, horizon: int, n_targets: int) -> None:
     """Levels sorted inside (0, 1), offsets shaped (Q, H, T) and not crossing, floor > 0."""
     levels = cal.levels
-    if cal.method != "conformal" or not levels or not all(0 < q < 1 for q in levels) or any(
+    if not levels or not all(0 < q < 1 for q in levels) or any(
             a >= b for a, b in itertools.pairwise(levels)):
         raise _Bad("an unusable 'calibration' (levels)")
+    _check_head(cal, n_targets)
     shaped = len(cal.offsets) == len(levels) and all(
         len(step) == horizon and all(len(row) == n_targets for row in step)
         for step in cal.offsets)
-    if not shaped or len(cal.floor) != n_targets or min(cal.floor) <= 0:
+    if not shaped or len(cal.floor) != n_targets or min(cal.floor) <= 0 or (
+            cal.period is not None and cal.period < 1):
         raise _Bad("a 'calibration' that does not match its horizon and targets")
     for lower, upper in itertools.pairwise(cal.offsets):
         if any(a > b for lo, up in zip(lower, upper, strict=True)

@@ -29,6 +29,8 @@ MODEL_KINDS: dict[str, str] = {
 ATTENTION_KINDS = ("dot", "general", "additive", "scaled-dot")
 FILL_METHODS = ("none", "ffill", "interpolate")
 REVIN_ANCHORS = ("mean", "last")
+# residuals: a fixed scale (seasonal change or window std); pinball: a quantile head's
+INTERVAL_METHODS = ("residuals", "pinball")
 ROW_FIELDS = ("train_end", "val_end")  # a row index or a timestamp: TOML may give an int
 # Inclusive bounds of every number a run takes, from flags, a config file or a model file.
 # The upper bounds are far beyond any sensible run; they stop a typo or a hand-made model
@@ -102,6 +104,7 @@ class TrainConfig:
     device: str = "auto"
     compile: bool = False
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # calibrated after training
+    intervals: str = "residuals"  # INTERVAL_METHODS: what scales the intervals
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,9 @@ def validate_train(cfg: TrainConfig) -> None:
         raise UsageError(f"--lr must be positive, got {cfg.lr}")
     if parse_quantiles(cfg.quantiles) != cfg.quantiles:
         raise UsageError("--quantiles must be listed in increasing order")
+    if cfg.intervals not in INTERVAL_METHODS:
+        raise UsageError(f"unknown --intervals {cfg.intervals!r}; choose one of: "
+                         f"{', '.join(INTERVAL_METHODS)}")
 
 
 def validate_data(cfg: DataConfig) -> None:

@@ -29,9 +29,9 @@ from tsattn.intervals import (
     CRPS_LEVELS,
     Calibration,
     KnownScores,
-    calibrate,
+    calibrate_scaled,
+    interval_scale,
     rolling_offsets,
-    window_scale,
 )
 from tsattn.models.linear import NormalEquations
 from tsattn.windows import Windows
@@ -94,7 +94,8 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
     Each forecaster's intervals come from its own residuals by the same method: calibrated
     on the validation windows, then rolled forward over the windows whose truths are known
     at each origin (`intervals.rolling_offsets`), as predict does on the same history; the
-    model starts from the calibration stored in its file.
+    model starts from the calibration stored in its file, and every forecaster's intervals
+    are scaled by the same season as the model's.
     """
     series = scaled_series(loaded, frame)
     split = loaded.card.split
@@ -108,12 +109,16 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
     test = span.rows >= first
     truth = span.truth[test]
     results, quantile_results = {}, {}
+    stored = loaded.calibration
+    steps = interval_scale(span.x, loaded.horizon, stored.period if stored else period)
     for name, forecaster in forecasters.items():
         forecast = forecaster(span.x, span.pred)
         results[name] = score(forecast[test], truth, scale).__dict__
-        stored = loaded.calibration if name == "model" else None
-        quantile_results[name] = _interval_scores(span, forecast, test, stored,
-                                                  _levels(loaded), split)
+        own = stored if name == "model" else None
+        learned = own is not None and own.head is not None  # a quantile head: the model's
+        quantile_results[name] = _interval_scores(
+            span, forecast, test, own.scale(span.x, forecast) if learned else steps, own,
+            _levels(loaded), split)
     return {"windows": len(truth), "rows": [first, end], "season": period,
             "targets": list(loaded.card.targets), "scores": results,
             "intervals": {"levels": list(_levels(loaded)),
@@ -145,14 +150,14 @@ def _levels(loaded: LoadedModel) -> tuple[float, ...]:
     return loaded.calibration.levels if loaded.calibration else loaded.run.train.quantiles
 
 
-def _interval_scores(span: _Span, forecast: np.ndarray, test: np.ndarray,
+def _interval_scores(span: _Span, forecast: np.ndarray, test: np.ndarray, scale: np.ndarray,
                      stored: Calibration | None, levels: tuple[float, ...],
                      split: Split) -> dict:
-    """Coverage, width, pinball and CRPS of one forecaster's rolling calibrated quantiles."""
+    """Coverage, width, pinball and CRPS of one forecaster's rolling calibrated quantiles;
+    `scale` (W, H, T) is every window's `interval_scale`."""
     val = span.validation(split)
-    own = stored or calibrate(forecast[val], span.truth[val], span.x[val], levels)
-    grid = calibrate(forecast[val], span.truth[val], span.x[val], CRPS_LEVELS)
-    scale = window_scale(span.x)
+    own = stored or _calibrate_on(span, forecast, val, scale, levels)
+    grid = _calibrate_on(span, forecast, val, scale, CRPS_LEVELS)
     known = span.rows >= split.train_end
     origins = span.rows[test]
     quantiles = own.quantiles(forecast[test], scale[test], rolling_offsets(
@@ -165,6 +170,12 @@ def _interval_scores(span: _Span, forecast: np.ndarray, test: np.ndarray,
         per_step += crps(part, span.truth[rows], CRPS_LEVELS) * len(rows)
     return asdict(quantile_scores(quantiles, own.levels, per_step / len(origins),
                                   span.truth[test]))
+
+
+def _calibrate_on(span: _Span, forecast: np.ndarray, val: np.ndarray, scale: np.ndarray,
+                  levels: tuple[float, ...]) -> Calibration:
+    """`intervals.calibrate` on the validation windows, with scales already computed."""
+    return calibrate_scaled(forecast[val], span.truth[val], scale[val], levels)
 
 
 def validation_windows(loaded: LoadedModel, series: torch.Tensor) -> Windows:
@@ -199,7 +210,7 @@ class _Span:
         """The normalised residuals of windows `which`, for `rolling_offsets`."""
         return KnownScores(calibration.scores(forecast[which], self.truth[which],
                                               scale[which]),
-                           self.rows[which] + self.truth.shape[1])
+                           self.rows[which])
 
 
 def _span_forecasts(loaded: LoadedModel, found: Windows) -> _Span:

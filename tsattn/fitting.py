@@ -349,9 +349,12 @@ def _fit(data: Frame | Panel, run: RunConfig, observer: Observer, model_path: Pa
                   replicas)
     share = attention_share(model, prep.val)
     # train() leaves the best weights in `model`: its validation residuals set the intervals
-    intervals = (calibrate_model(model, prep.val, device, prep.run.train.quantiles,
-                                 calibration_start(frame.times, prep.train_end))
-                 if replicas.is_main else None)
+    intervals = (calibrate_model(
+        model, prep.val, device, prep.run.train.quantiles,
+        calibration_start(frame.times, prep.train_end),
+        season_length(frame.freq, None, prep.run.model.lookback),
+        prep.train if prep.run.train.intervals == "pinball" else None)
+        if replicas.is_main else None)
     card = make_card(frame, prep, state, time.perf_counter() - started, free, share,
                      intervals)
     if replicas.is_main:

@@ -155,22 +155,32 @@ def recent_offsets(loaded: LoadedModel, calibration: Calibration, series: torch.
                    times: np.ndarray | None, origins: np.ndarray) -> RollingOffsets:
     """Interval offsets of forecasts from `origins`, rolled forward over the history.
 
-    The model forecasts the history's windows that lie after its training part and whose
-    truths are known by the origins; `intervals.rolling_offsets` picks each origin's set,
-    the stored validation offsets when the history is too short (evaluate does the same).
+    The model forecasts the history's windows that lie after its training part, up to the
+    last origin; each step whose truth the history holds gives a residual, and
+    `intervals.rolling_offsets` picks each origin's set, the stored validation offsets when
+    the history is too short (evaluate does the same).
     """
-    refresh = refresh_rows(calibration.n_windows)
-    earliest = int(origins.min()) - int(origins.min()) % refresh
+    horizon, n = loaded.horizon, calibration.n_windows
+    earliest = int(origins.min()) - int(origins.min()) % refresh_rows(n)
     first = max(start_row(times, calibration.start, loaded.card.split.train_end),
-                earliest - calibration.n_windows + 1 - loaded.horizon)
-    known = model_windows(loaded, series, first, int(origins.max()))
-    if len(known) < calibration.n_windows:
+                earliest - n + 1 - horizon)
+    known = model_windows(loaded, series, first, int(origins.max()) - 1, horizon=0)
+    if len(known) < n:
         return RollingOffsets(calibration.offsets[None], np.zeros(len(origins), dtype=int))
     out = run_model(loaded, known)
-    truth = known.everything()[1].cpu().numpy()
-    scores = calibration.scores(out.prediction, truth, out.scale)
-    ends = known.starts.cpu().numpy() + loaded.lookback + loaded.horizon
-    return rolling_offsets(calibration, KnownScores(scores, ends), origins)
+    starts = known.starts.cpu().numpy() + loaded.lookback
+    scores = calibration.scores(out.prediction, _truths(series, starts, horizon,
+                                                        known.n_targets), out.scale)
+    return rolling_offsets(calibration, KnownScores(scores, starts), origins)
+
+
+def _truths(series: torch.Tensor, origins: np.ndarray, horizon: int, n_targets: int
+            ) -> np.ndarray:
+    """The target rows after each origin (W, H, T); NaN past the history's end."""
+    targets = series[:, :n_targets].double().cpu().numpy()
+    rows = origins[:, None] + np.arange(horizon)[None, :]
+    padded = np.concatenate([targets, np.full((horizon, n_targets), np.nan)])
+    return padded[rows]
 
 
 def attention_summary(loaded: LoadedModel, result: ForecastResult, top_k: int,

@@ -21,7 +21,7 @@ from tsattn.config import RunConfig
 from tsattn.data import Frame, Scaler
 from tsattn.device import autocast_for, resolve_device
 from tsattn.errors import CheckpointError
-from tsattn.intervals import Calibration, window_scale
+from tsattn.intervals import Calibration, interval_scale
 from tsattn.known import model_input
 from tsattn.models import build_model
 from tsattn.series import scaler_of
@@ -60,7 +60,7 @@ class Outputs:
     alternatives: dict[str, np.ndarray]  # other (W, H, L) reductions, by name
     last_token_maps: np.ndarray | None  # (layers, heads, N, N) of the last window
     variables: np.ndarray | None  # (W, H, C) weight of each input variable, rows sum to 1
-    scale: np.ndarray  # (W, T) each window's `window_scale`: the width of its intervals
+    scale: np.ndarray  # (W, H, T) each step's `interval_scale`: the width of its intervals
 
 
 def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
@@ -166,6 +166,13 @@ def model_windows(loaded: LoadedModel, series: torch.Tensor, first_target: int, 
                            loaded.card.config.model.n_targets)
 
 
+def _scale(loaded: LoadedModel, x: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Each step's interval scale (W, H, T): the calibration's, else the window's std."""
+    if loaded.calibration is None:
+        return interval_scale(x, loaded.horizon, None)
+    return loaded.calibration.scale(x, pred)
+
+
 def run_model(loaded: LoadedModel, windows: Windows, batch_size: int = 512,
               with_attention: bool = False) -> Outputs:
     """Batched inference over every window; attention maps kept on request.
@@ -177,10 +184,11 @@ def run_model(loaded: LoadedModel, windows: Windows, batch_size: int = 512,
     n_targets = loaded.card.config.model.n_targets
     with torch.inference_mode():
         for x, _ in windows.batches(batch_size):
-            scales.append(window_scale(x[..., :n_targets].double().cpu().numpy()))
             with autocast_for(loaded.device):
                 out = loaded.model(x, return_attention=with_attention)
             preds.append(out.prediction.float().cpu())
+            scales.append(_scale(loaded, x[..., :n_targets].double().cpu().numpy(),
+                                 preds[-1].double().numpy()))
             if with_attention:
                 maps.append(out.attention.float().cpu())
                 for name, value in out.alternatives.items():

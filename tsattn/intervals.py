@@ -1,16 +1,26 @@
 """Prediction intervals for any point forecaster, from its own recent residuals.
 
 Split-conformal calibration, per forecast step and target: the residual of each calibration
-window is divided by a scale read from that window's inputs (so a calm history gets a narrow
-band and a volatile one a wide band), and the level-q quantile of those normalised residuals,
-with the finite-sample correction, becomes the offset added to the point forecast.
+window at each step is divided by a scale read from that window's inputs for that step (so a
+calm history gets a narrow band and a volatile one a wide band, and with a season, a step
+that falls in the busy part of the day or year a wider band than one in a quiet part), and
+the level-q quantile of those normalised residuals, with the finite-sample correction,
+becomes the offset added to the point forecast.
 
-The calibration set rolls forward: a forecast is calibrated on the latest `n_windows`
-windows whose truths are known at its origin (as many as the validation part holds), and
-on the validation windows stored in the model file when the history holds fewer. Residuals
-of one season do not describe the next (validation and test parts of real data differ in
-how fast the error grows with the step); the measurements behind both choices are in
-benchmarks/README.md ("Prediction intervals").
+The calibration set rolls forward: the offsets of step h are the quantiles of the latest
+`n_windows` residuals at step h known at the forecast's origin (as many windows as the
+validation part holds; step h of a window is known h + 1 rows after its origin, so the
+early steps follow a change sooner than the late ones), and the validation offsets stored in
+the model file when the history holds fewer. Residuals of one season do not describe the
+next (validation and test parts of real data differ in how fast the error grows with the
+step); the measurements behind these choices are in benchmarks/README.md ("Prediction
+intervals").
+
+The scale is either fixed (`interval_scale`: the seasonal change at the step's phase, or the
+window's std) or learned: a `QuantileHead`, whose weights `tsattn.quantile_head` fits with
+the pinball loss on the training windows; the conformal step is the same for both, so the
+head's quantiles are conformalized (Romano et al. 2019) and coverage does not rest on how
+well it was trained.
 
 Quantiles never cross: the offsets are order statistics taken at ranks that grow with the
 level, and the scale is positive, so the forecast quantiles are sorted by construction.
@@ -32,6 +42,8 @@ DEFAULT_LEVELS = (0.1, 0.5, 0.9)
 CRPS_LEVELS = tuple(round(0.05 * i, 2) for i in range(1, 20))
 _FLOOR_SHARE = 0.1  # scales below a tenth of the typical one are raised to it
 _MIN_FLOOR = 1e-6  # z-scored units; a flat history must not divide by zero
+_NEIGHBOURS = 3  # rows either side of a step's phase whose changes set its seasonal scale
+_CHUNK = 1024  # windows per block when computing scales: (W, L, T) cumulative sums add up
 
 
 def interval_pairs(levels: Sequence[float]) -> list[tuple[float, float]]:
@@ -45,12 +57,84 @@ def level_name(level: float) -> str:
     return f"q{level:g}"
 
 
-def window_scale(x: np.ndarray) -> np.ndarray:
-    """How much each target moves inside each input window: (W, L, T) -> (W, T).
+def interval_scale(x: np.ndarray, horizon: int, period: int | None) -> np.ndarray:
+    """How much each target moves, as seen from each forecast step: (W, L, T) -> (W, H, T).
 
-    The standard deviation of the whole window; see benchmarks/README.md for the choice.
+    With a season (`period` rows), `seasonal_scale`; without one, the standard deviation
+    of the whole window at every step. See benchmarks/README.md for the choice.
     """
-    return x.std(axis=1)
+    if period is None:
+        return np.repeat(x.std(axis=1)[:, None, :], horizon, axis=1)
+    return np.concatenate([seasonal_scale(x[i: i + _CHUNK], horizon, period)
+                           for i in _blocks(x)])
+
+
+def _blocks(x: np.ndarray) -> range:
+    return range(0, max(len(x), 1), _CHUNK)
+
+
+def head_features(x: np.ndarray, pred: np.ndarray, period: int | None) -> np.ndarray:
+    """What a `QuantileHead` reads of each step: (W, L, T), (W, H, T) -> (W, H, T, J).
+
+    In `card.HEAD_FEATURES` order: the window's std, the seasonal change at the step's phase
+    (the whole window's mean change without a season), the mean change of the last eighth
+    of the window, and how far the forecast moves from the last value.
+    """
+    lookback, horizon = x.shape[1], pred.shape[1]
+    std = np.repeat(x.std(axis=1)[:, None, :], horizon, axis=1)
+    seasonal = seasonal_scale(x, horizon, period if period is not None else lookback + horizon)
+    tail = x[:, -max(2, lookback // 8) - 1:]
+    recent = np.repeat(np.abs(np.diff(tail, axis=1)).mean(axis=1)[:, None, :], horizon, axis=1)
+    move = np.abs(pred - x[:, -1:, :])
+    return np.stack([std, seasonal, recent, move], axis=-1)
+
+
+@dataclass(frozen=True)
+class QuantileHead:
+    """A learned scale: exp(sum over features j of weights[j, t] * log max(f_j, floor[j, t])).
+
+    A power law in the `head_features`, per target; fit by `tsattn.quantile_head`.
+    """
+
+    weights: np.ndarray  # (J, T)
+    floor: np.ndarray  # (J, T) in z-scored units; keeps the logarithms finite
+
+    def scale(self, x: np.ndarray, pred: np.ndarray, period: int | None) -> np.ndarray:
+        """(W, L, T) inputs and (W, H, T) forecasts -> (W, H, T), block by block."""
+        return np.concatenate([self.log_scale(head_features(
+            x[i: i + _CHUNK], pred[i: i + _CHUNK], period)) for i in _blocks(x)])
+
+    def log_scale(self, features: np.ndarray) -> np.ndarray:
+        """exp of the weighted log features (W, H, T, J) -> (W, H, T)."""
+        logs = np.log(np.maximum(features, self.floor.T))
+        return np.exp((logs * self.weights.T).sum(axis=-1))
+
+
+def seasonal_scale(x: np.ndarray, horizon: int, period: int) -> np.ndarray:
+    """The mean absolute change of the input rows at each step's phase: (W, H, T).
+
+    For step h the rows `period`, 2·`period`, ... before it that the window holds, each
+    with its `_NEIGHBOURS` rows either side: influenza in January and electricity load at
+    noon are harder to forecast than in July and at night, and last season says by how
+    much. A step with no such row in the window takes the whole window's mean change.
+    """
+    n, lookback, n_targets = x.shape
+    change = np.abs(np.diff(x, axis=1))  # change[:, r - 1] is row r's change
+    total = np.concatenate([np.zeros((n, 1, n_targets)), np.cumsum(change, axis=1)], axis=1)
+    steps = np.arange(horizon)
+    reach = max(1, min(_NEIGHBOURS, period // 4))
+    sums, counts = np.zeros((n, horizon, n_targets)), np.zeros(horizon)
+    for back in range(1, (lookback + horizon) // period + 1):
+        centre = lookback + steps - back * period
+        inside = (centre >= 1) & (centre <= lookback - 1)
+        first = np.clip(centre - reach, 1, lookback - 1) - 1
+        last = np.clip(centre + reach, 1, lookback - 1)
+        mean = (total[:, last] - total[:, first]) / (last - first)[None, :, None]
+        sums += np.where(inside[None, :, None], mean, 0.0)
+        counts += inside
+    whole = change.mean(axis=1)[:, None, :] if lookback > 1 else np.zeros((n, 1, n_targets))
+    return np.where(counts[None, :, None] > 0, sums / np.maximum(counts, 1)[None, :, None],
+                    whole)
 
 
 def conformal_offsets(scores: np.ndarray, levels: Sequence[float]) -> np.ndarray:
@@ -85,24 +169,32 @@ class Calibration:
     """What turns one point forecast into quantiles: offsets per level, step and target."""
 
     levels: tuple[float, ...]
-    offsets: np.ndarray  # (Q, H, T) quantiles of residual / window scale
-    floor: np.ndarray  # (T,) smallest window scale used, in z-scored units
+    offsets: np.ndarray  # (Q, H, T) quantiles of residual / scale
+    floor: np.ndarray  # (T,) smallest scale used, in z-scored units
     n_windows: int
     start: str | None = None  # time of the first calibration target row, when known
+    period: int | None = None  # the season `interval_scale` reads; None: the window's std
+    head: QuantileHead | None = None  # a learned scale in place of `interval_scale`
+
+    def scale(self, x: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        """Inputs' target channels (W, L, T) and forecasts (W, H, T) -> each step's scale."""
+        if self.head is not None:
+            return self.head.scale(x, pred, self.period)
+        return interval_scale(x, self.offsets.shape[1], self.period)
 
     def quantiles(self, pred: np.ndarray, scale: np.ndarray,
                   offsets: np.ndarray | None = None) -> np.ndarray:
-        """(W, H, T) forecasts and their inputs' `window_scale` (W, T) -> (W, H, T, Q).
+        """(W, H, T) forecasts and their inputs' `scale` (W, H, T) -> (W, H, T, Q).
 
         `offsets` (W, Q, H, T): each forecast's own, from `rolling_offsets`; by default
         the stored ones of the validation part.
         """
         scale = np.maximum(scale, self.floor)
         own = self.offsets[None] if offsets is None else offsets
-        return pred[..., None] + scale[:, None, :, None] * np.moveaxis(own, 1, -1)
+        return pred[..., None] + scale[..., None] * np.moveaxis(own, 1, -1)
 
     def scores(self, pred: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        """Residuals (W, H, T) divided by their windows' scales, floored as at calibration."""
+        """Residuals (W, H, T) divided by their steps' scales, floored as at calibration."""
         return _normalised(pred, truth, scale, self.floor)
 
     def to_card(self) -> card.Calibration:
@@ -110,44 +202,65 @@ class Calibration:
         return card.Calibration(
             levels=tuple(self.levels), offsets=_nested(self.offsets),
             floor=tuple(float(v) for v in self.floor), n_windows=self.n_windows,
-            start=self.start)
+            method="residuals" if self.head is None else "pinball", start=self.start,
+            period=self.period,
+            head_weights=None if self.head is None else _rows(self.head.weights),
+            head_floor=None if self.head is None else _rows(self.head.floor))
 
     @classmethod
     def from_card(cls, stored: card.Calibration) -> Calibration:
         """Arrays from a card's calibration (its shape was checked when the card was read)."""
+        head = None if stored.head_weights is None or stored.head_floor is None else (
+            QuantileHead(np.asarray(stored.head_weights, dtype=np.float64),
+                         np.asarray(stored.head_floor, dtype=np.float64)))
         return cls(stored.levels, np.asarray(stored.offsets, dtype=np.float64),
-                   np.asarray(stored.floor, dtype=np.float64), stored.n_windows, stored.start)
+                   np.asarray(stored.floor, dtype=np.float64), stored.n_windows, stored.start,
+                   stored.period, head)
+
+
+def _rows(values: np.ndarray) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(float(v) for v in row) for row in values)
 
 
 def _nested(offsets: np.ndarray) -> tuple[tuple[tuple[float, ...], ...], ...]:
     return tuple(tuple(tuple(float(v) for v in row) for row in step) for step in offsets)
 
 
-def calibrate(pred: np.ndarray, truth: np.ndarray, x: np.ndarray,
-              levels: Sequence[float], start: str | None = None) -> Calibration:
+def calibrate(pred: np.ndarray, truth: np.ndarray, x: np.ndarray, levels: Sequence[float],
+              start: str | None = None, period: int | None = None) -> Calibration:
     """Calibrate on validation windows: forecasts and truths (W, H, T), inputs (W, L, T)."""
-    scale = window_scale(x)
-    floor = np.maximum(_FLOOR_SHARE * np.median(scale, axis=0), _MIN_FLOOR)
+    return calibrate_scaled(pred, truth, interval_scale(x, pred.shape[1], period), levels,
+                            start, period)
+
+
+def calibrate_scaled(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray,
+                     levels: Sequence[float], start: str | None = None,
+                     period: int | None = None, head: QuantileHead | None = None
+                     ) -> Calibration:
+    """`calibrate` with the windows' scales (W, H, T) already computed (by `head`, if any)."""
+    floor = np.maximum(_FLOOR_SHARE * np.median(scale, axis=(0, 1)), _MIN_FLOOR)
     scores = _normalised(pred, truth, scale, floor)
     return Calibration(tuple(levels), centred_offsets(scores, levels), floor, len(pred),
-                       start)
+                       start, period, head)
 
 
 def _normalised(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray,
                 floor: np.ndarray) -> np.ndarray:
-    return (truth - pred) / np.maximum(scale, floor)[:, None, :]
+    return (truth - pred) / np.maximum(scale, floor)
 
 
 @dataclass(frozen=True)
 class KnownScores:
-    """Normalised residuals (`Calibration.scores`) of windows whose truths are known.
+    """Normalised residuals (`Calibration.scores`) of consecutive windows, in time order.
 
     Only windows whose targets lie after the training part: the model was fit on the
-    earlier ones, and their residuals would make the intervals too narrow.
+    earlier ones, and their residuals would make the intervals too narrow. Step h of the
+    window from origin s is known from row s + h + 1 on; steps past the history are NaN
+    and never read.
     """
 
-    scores: np.ndarray  # (W, H, T), in time order
-    ends: np.ndarray  # (W,) the row after each window's last target: known from there on
+    scores: np.ndarray  # (W, H, T)
+    origins: np.ndarray  # (W,) each window's first target row
 
 
 def refresh_rows(n_windows: int) -> int:
@@ -173,16 +286,24 @@ class RollingOffsets:
 
 def rolling_offsets(calibration: Calibration, known: KnownScores,
                     origins: np.ndarray) -> RollingOffsets:
-    """Each forecast's offsets from the latest windows whose truths are known at its origin.
+    """Each forecast's offsets from the latest residuals known at its origin, step by step.
 
-    `origins` are the rows of the forecasts' first steps. The set of an origin is the last
-    `n_windows` known windows that ended by the latest multiple of `refresh_rows` at or
-    before it; an origin with fewer known windows keeps the stored validation offsets.
+    `origins` are the rows of the forecasts' first steps. The set of an origin is fixed at
+    the latest multiple of `refresh_rows` at or before it, `cut`: step h takes the last
+    `n_windows` windows whose origin is at most cut - 1 - h. When any step has fewer, the
+    origin keeps the stored validation offsets.
     """
-    n = calibration.n_windows
-    cut = origins - origins % refresh_rows(n)
-    counts, which = np.unique(np.searchsorted(known.ends, cut, side="right"),
-                              return_inverse=True)
-    sets = [calibration.offsets if count < n else centred_offsets(
-        known.scores[count - n: count], calibration.levels) for count in counts]
+    cuts, which = np.unique(origins - origins % refresh_rows(calibration.n_windows),
+                            return_inverse=True)
+    sets = [_offsets_at(calibration, known, int(cut)) for cut in cuts]
     return RollingOffsets(np.stack(sets), which.reshape(-1))
+
+
+def _offsets_at(calibration: Calibration, known: KnownScores, cut: int) -> np.ndarray:
+    n, horizon = calibration.n_windows, calibration.offsets.shape[1]
+    steps = np.arange(horizon)
+    ends = np.searchsorted(known.origins, cut - 1 - steps, side="right")  # (H,)
+    if ends.min() < n:
+        return calibration.offsets
+    rows = ends[None, :] - n + np.arange(n)[:, None]  # (n, H): step h's latest n windows
+    return centred_offsets(known.scores[rows, steps[None, :]], calibration.levels)

@@ -151,6 +151,7 @@ def train(
     device: opt.Device = opt.DEFAULT_TRAIN.device,
     compile: opt.Compile = opt.DEFAULT_TRAIN.compile,
     quantiles: opt.Quantiles = opt.DEFAULT_QUANTILES,
+    intervals: opt.Intervals = opt.DEFAULT_TRAIN.intervals,
     threads: opt.Threads = None,
     config: opt.ConfigFile = None,
     output: opt.Output = None,
@@ -330,7 +331,9 @@ def _calibration_note(calibration: Calibration | None) -> str:
     if calibration is None:
         return "none (saved before training ended)"
     levels = ", ".join(f"{q:g}" for q in calibration.levels)
-    return (f"{levels} ({calibration.method}, rolling over the latest "
+    method = "residuals" if calibration.method == "conformal" else calibration.method
+    season = "" if calibration.period is None else f", season {calibration.period} rows"
+    return (f"{levels} ({method}{season}, rolling over the latest "
             f"{calibration.n_windows} known windows)")
 
 

@@ -12,6 +12,7 @@ import typer
 from tsattn.config import (
     ATTENTION_KINDS,
     FILL_METHODS,
+    INTERVAL_METHODS,
     MODEL_KINDS,
     REVIN_ANCHORS,
     DataConfig,
@@ -136,6 +137,11 @@ Quantiles = Annotated[str, typer.Option(
     help="Quantile levels of the forecast, calibrated on the validation part "
          "(0.1,0.9: an 80% interval).")]
 DEFAULT_QUANTILES = ",".join(f"{q:g}" for q in DEFAULT_TRAIN.quantiles)
+Intervals = Annotated[str, typer.Option(
+    help=f"What sets the width of each interval step: {choices(INTERVAL_METHODS)}. "
+         "residuals: the point model's validation residuals, scaled by how much the data "
+         "moves at the step's phase of the season; pinball: a quantile head trained with "
+         "the pinball loss, conformalized on the same residuals.")]
 Threads = Annotated[int | None, typer.Option(
     min=1, show_default=False, rich_help_panel=TRAIN,
     help="CPU threads for torch (default: OMP_NUM_THREADS if set, else the CPUs this process "
