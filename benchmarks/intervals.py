@@ -93,10 +93,12 @@ def run_case(name: str, data: Path, horizon: int, method: str, workdir: Path,
     result = json.loads(tsattn("evaluate", str(path), str(data), *test, "--json",
                                "--quiet").stdout)
     scores, intervals = result["scores"], result["intervals"]["scores"]
+    stored = json.loads(tsattn("info", str(path), "--json").stdout)["calibration"]
     model = intervals["model"]
     per_step = np.array(eighty(model)["coverage_per_step"])
     return {
-        "data": name, "horizon": horizon, "method": method, "train_args": train,
+        "data": name, "horizon": horizon, "method": method, "kept": stored["method"],
+        "train_args": train,
         "train_seconds": round(seconds, 1), "test_windows": result["windows"],
         "calibration_windows": result["intervals"]["calibration_windows"],
         **coverage_summary(per_step),
@@ -148,7 +150,8 @@ def print_table(rows: list[dict]) -> None:
         pin, st = r["pinball"], r["static"]
         others = " | ".join(f"{pin[n]:.4f}" if n in pin else "-"
                             for n in ("repeat_last", "seasonal_naive", "linear"))
-        print(f"| {r['data']} | {r['horizon']} | {r['method']} | {r['coverage_80']:.1%} | "
+        method = r["method"] + (f" ({r['kept']})" if r["method"] == "auto" else "")
+        print(f"| {r['data']} | {r['horizon']} | {method} | {r['coverage_80']:.1%} | "
               f"{r['coverage_80_min']:.1%} / {r['coverage_80_max']:.1%} | "
               f"{r['steps_within_3pts']} of {r['steps']} | {st['coverage_80']:.1%}, "
               f"{st['steps_within_3pts']} | {r['width_80']['model']:.3f} | "

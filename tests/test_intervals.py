@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY, run_cli, sample_card
+from tsattn.calibration import better_scale
 from tsattn.card import HEAD_FEATURES, ModelCard
 from tsattn.config import parse_quantiles
 from tsattn.errors import CheckpointError, UsageError
@@ -442,6 +443,18 @@ def test_quantile_head_learns_the_feature_that_sets_the_noise():
     score = [pinball(a, new_truth, LEVELS).mean() for a in (
         q, fixed.quantiles(new_pred, fixed.scale(new_x, new_pred)))]
     assert score[0] < 0.92 * score[1]  # same coverage, sharper where the forecast is calm
+
+
+def test_auto_keeps_the_head_only_where_it_is_sharper():
+    for data, keeps_head in ((moving_noise, True), (heteroscedastic, False)):
+        pred, truth, x = data(3000, seed=9)
+        head = fit_quantile_head(x[:2000], pred[:2000], truth[:2000], LEVELS, period=None)
+        val = slice(2000, None)
+        fixed = calibrate(pred[val], truth[val], x[val], LEVELS)
+        learned = calibrate_scaled(pred[val], truth[val], head.scale(x[val], pred[val], None),
+                                   LEVELS, head=head)
+        kept = better_scale(fixed, learned, x[val], pred[val], truth[val])
+        assert (kept is learned) == keeps_head  # the window std is all heteroscedastic needs
 
 
 def test_quantile_head_round_trips_and_bad_heads_are_refused():

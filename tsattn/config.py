@@ -29,8 +29,9 @@ MODEL_KINDS: dict[str, str] = {
 ATTENTION_KINDS = ("dot", "general", "additive", "scaled-dot")
 FILL_METHODS = ("none", "ffill", "interpolate")
 REVIN_ANCHORS = ("mean", "last")
-# residuals: a fixed scale (seasonal change or window std); pinball: a quantile head's
-INTERVAL_METHODS = ("residuals", "pinball")
+# residuals: a fixed scale (seasonal change or window std); pinball: a quantile head's;
+# auto: the head when it beats the fixed scale on the validation windows
+INTERVAL_METHODS = ("residuals", "pinball", "auto")
 ROW_FIELDS = ("train_end", "val_end")  # a row index or a timestamp: TOML may give an int
 # Inclusive bounds of every number a run takes, from flags, a config file or a model file.
 # The upper bounds are far beyond any sensible run; they stop a typo or a hand-made model

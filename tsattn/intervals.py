@@ -83,8 +83,10 @@ def head_features(x: np.ndarray, pred: np.ndarray, period: int | None) -> np.nda
     lookback, horizon = x.shape[1], pred.shape[1]
     std = np.repeat(x.std(axis=1)[:, None, :], horizon, axis=1)
     seasonal = seasonal_scale(x, horizon, period if period is not None else lookback + horizon)
-    tail = x[:, -max(2, lookback // 8) - 1:]
-    recent = np.repeat(np.abs(np.diff(tail, axis=1)).mean(axis=1)[:, None, :], horizon, axis=1)
+    recent = np.zeros_like(std)  # a one-row window has no change
+    if lookback > 1:
+        tail = np.abs(np.diff(x[:, -max(2, lookback // 8) - 1:], axis=1))
+        recent += tail.mean(axis=1)[:, None, :]
     move = np.abs(pred - x[:, -1:, :])
     return np.stack([std, seasonal, recent, move], axis=-1)
 
