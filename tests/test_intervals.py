@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY, run_cli, sample_card
-from tsattn.calibration import better_scale
 from tsattn.card import HEAD_FEATURES, ModelCard
 from tsattn.config import parse_quantiles
 from tsattn.errors import CheckpointError, UsageError
@@ -235,15 +234,14 @@ def test_train_refuses_an_unknown_interval_method(hourly_csv: Path, tmp_path: Pa
     done = run_cli("train", str(hourly_csv), "-o", str(tmp_path / "m.tsattn"), *TINY,
                    "--intervals", "bootstrap")
     assert done.returncode == 2 and done.stderr.count("error:") == 1
-    assert "residuals, pinball" in done.stderr and "Traceback" not in done.stderr
+    assert "pinball, residuals" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "m.tsattn").exists()
 
 
 @pytest.mark.slow
-def test_a_pinball_head_is_trained_stored_and_used(hourly_csv: Path, tmp_path: Path):
+def test_the_default_pinball_head_is_trained_stored_and_used(hourly_csv: Path, tmp_path: Path):
     model = tmp_path / "m.tsattn"
-    done = run_cli("train", str(hourly_csv), "-o", str(model), *TINY, "--epochs", "1",
-                   "--intervals", "pinball")
+    done = run_cli("train", str(hourly_csv), "-o", str(model), *TINY, "--epochs", "1")
     assert done.returncode == 0, done.stderr
     meta = json.loads(run_cli("info", str(model), "--json").stdout)
     assert meta["calibration"]["method"] == "pinball"
@@ -329,10 +327,13 @@ def test_rolling_predict_gives_the_intervals_evaluate_scores(tiny_model: Path,
 def test_chosen_levels_are_stored_and_shown(hourly_csv: Path, tmp_path: Path):
     model = tmp_path / "m.tsattn"
     done = run_cli("train", str(hourly_csv), "-o", str(model), *TINY, "--epochs", "1",
-                   "--quantiles", "0.95,0.05,0.25,0.75", "-t", "load")
+                   "--quantiles", "0.95,0.05,0.25,0.75", "-t", "load", "--intervals",
+                   "residuals")
     assert done.returncode == 0, done.stderr
     meta = json.loads(run_cli("info", str(model), "--json").stdout)
     assert meta["calibration"]["levels"] == [0.05, 0.25, 0.75, 0.95]
+    assert meta["calibration"]["method"] == "residuals"
+    assert meta["calibration"]["head_weights"] is None and meta["calibration"]["period"] == 24
     assert meta["config"]["train"]["quantiles"] == [0.05, 0.25, 0.75, 0.95]
     header = run_cli("predict", str(model), str(hourly_csv)).stdout.splitlines()[0]
     assert header == "date,load,load_q0.05,load_q0.25,load_q0.75,load_q0.95"
@@ -443,18 +444,6 @@ def test_quantile_head_learns_the_feature_that_sets_the_noise():
     score = [pinball(a, new_truth, LEVELS).mean() for a in (
         q, fixed.quantiles(new_pred, fixed.scale(new_x, new_pred)))]
     assert score[0] < 0.92 * score[1]  # same coverage, sharper where the forecast is calm
-
-
-def test_auto_keeps_the_head_only_where_it_is_sharper():
-    for data, keeps_head in ((moving_noise, True), (heteroscedastic, False)):
-        pred, truth, x = data(3000, seed=9)
-        head = fit_quantile_head(x[:2000], pred[:2000], truth[:2000], LEVELS, period=None)
-        val = slice(2000, None)
-        fixed = calibrate(pred[val], truth[val], x[val], LEVELS)
-        learned = calibrate_scaled(pred[val], truth[val], head.scale(x[val], pred[val], None),
-                                   LEVELS, head=head)
-        kept = better_scale(fixed, learned, x[val], pred[val], truth[val])
-        assert (kept is learned) == keeps_head  # the window std is all heteroscedastic needs
 
 
 def test_quantile_head_round_trips_and_bad_heads_are_refused():

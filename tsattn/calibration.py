@@ -13,14 +13,9 @@ import torch
 
 from tsattn.device import autocast_for
 from tsattn.errors import CheckpointError
-from tsattn.interval_scores import pinball
 from tsattn.intervals import Calibration, calibrate, calibrate_scaled
 from tsattn.quantile_head import fit_quantile_head
 from tsattn.windows import Windows
-
-# the head must beat the fixed scale by this share to be kept ("auto"): it is the more
-# complex of the two, fit on other windows (benchmarks/README.md, "Prediction intervals")
-HEAD_MARGIN = 0.02
 
 
 def window_forecasts(model: torch.nn.Module, windows: Windows, device: torch.device,
@@ -40,47 +35,27 @@ def window_forecasts(model: torch.nn.Module, windows: Windows, device: torch.dev
 
 def calibrate_model(model: torch.nn.Module, windows: Windows, device: torch.device,
                     levels: Sequence[float], start: str | None = None,
-                    period: int | None = None, method: str = "residuals",
-                    head_windows: Windows | None = None) -> Calibration:
+                    period: int | None = None, head_windows: Windows | None = None
+                    ) -> Calibration:
     """Conformal offsets from the model's residuals on `windows` (the validation part).
 
     `start` (`calibration_start`) lets predict find where, in a history, the windows that
     may recalibrate the intervals begin; `period` is the data's season (`season_length`),
-    whose phases scale the intervals step by step. `method` (`config.INTERVAL_METHODS`):
-    "pinball" scales them by a quantile head fit on `head_windows` (the training part)
-    with the pinball loss, "auto" keeps that head only when its intervals' pinball loss
-    on `windows` is `HEAD_MARGIN` below the fixed scale's.
+    whose phases scale the intervals step by step. With `head_windows` (the training
+    part), a quantile head fit there with the pinball loss sets the scale instead.
     """
     was_training = model.training
     model.eval()
     x, pred, truth = (a.astype(np.float64) for a in window_forecasts(model, windows, device))
-    fitted = None
-    if method != "residuals" and head_windows is not None:
-        fitted = fit_quantile_head(*(a.astype(np.float64) for a in window_forecasts(
+    head = None
+    if head_windows is not None:
+        head = fit_quantile_head(*(a.astype(np.float64) for a in window_forecasts(
             model, head_windows, device)), levels, period)
     model.train(was_training)
-    fixed = calibrate(pred, truth, x, levels, start, period)
-    if fitted is None:
-        return fixed
-    learned = calibrate_scaled(pred, truth, fitted.scale(x, pred, period), levels, start,
-                               period, fitted)
-    return learned if method == "pinball" else better_scale(fixed, learned, x, pred, truth)
-
-
-def better_scale(fixed: Calibration, learned: Calibration, x: np.ndarray, pred: np.ndarray,
-                 truth: np.ndarray) -> Calibration:
-    """`learned` (a quantile head's) when its pinball loss on the windows both were
-    calibrated on, x (W, L, T), pred and truth (W, H, T), is `HEAD_MARGIN` below `fixed`'s."""
-    if _loss(learned, x, pred, truth) < (1 - HEAD_MARGIN) * _loss(fixed, x, pred, truth):
-        return learned
-    return fixed
-
-
-def _loss(calibration: Calibration, x: np.ndarray, pred: np.ndarray, truth: np.ndarray
-          ) -> float:
-    """Mean pinball loss of the calibration's own quantiles on the windows it was set on."""
-    quantiles = calibration.quantiles(pred, calibration.scale(x, pred))
-    return float(pinball(quantiles, truth, calibration.levels).mean())
+    if head is None:
+        return calibrate(pred, truth, x, levels, start, period)
+    return calibrate_scaled(pred, truth, head.scale(x, pred, period), levels, start, period,
+                            head)
 
 
 def calibration_start(times: np.ndarray | None, row: int) -> str | None:

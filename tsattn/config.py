@@ -29,9 +29,8 @@ MODEL_KINDS: dict[str, str] = {
 ATTENTION_KINDS = ("dot", "general", "additive", "scaled-dot")
 FILL_METHODS = ("none", "ffill", "interpolate")
 REVIN_ANCHORS = ("mean", "last")
-# residuals: a fixed scale (seasonal change or window std); pinball: a quantile head's;
-# auto: the head when it beats the fixed scale on the validation windows
-INTERVAL_METHODS = ("residuals", "pinball", "auto")
+# pinball: a quantile head's scale; residuals: a fixed one (seasonal change or window std)
+INTERVAL_METHODS = ("pinball", "residuals")
 ROW_FIELDS = ("train_end", "val_end")  # a row index or a timestamp: TOML may give an int
 # Inclusive bounds of every number a run takes, from flags, a config file or a model file.
 # The upper bounds are far beyond any sensible run; they stop a typo or a hand-made model
@@ -105,7 +104,7 @@ class TrainConfig:
     device: str = "auto"
     compile: bool = False
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # calibrated after training
-    intervals: str = "residuals"  # INTERVAL_METHODS: what scales the intervals
+    intervals: str = "pinball"  # INTERVAL_METHODS: what scales the intervals
 
 
 @dataclass(frozen=True)

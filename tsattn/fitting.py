@@ -353,7 +353,7 @@ def _fit(data: Frame | Panel, run: RunConfig, observer: Observer, model_path: Pa
         model, prep.val, device, prep.run.train.quantiles,
         calibration_start(frame.times, prep.train_end),
         season_length(frame.freq, None, prep.run.model.lookback),
-        prep.run.train.intervals, prep.train)
+        prep.train if prep.run.train.intervals == "pinball" else None)
         if replicas.is_main else None)
     card = make_card(frame, prep, state, time.perf_counter() - started, free, share,
                      intervals)

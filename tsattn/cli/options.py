@@ -139,10 +139,9 @@ Quantiles = Annotated[str, typer.Option(
 DEFAULT_QUANTILES = ",".join(f"{q:g}" for q in DEFAULT_TRAIN.quantiles)
 Intervals = Annotated[str, typer.Option(
     help=f"What sets the width of each interval step: {choices(INTERVAL_METHODS)}. "
-         "residuals: the point model's validation residuals, scaled by how much the data "
-         "moves at the step's phase of the season; pinball: a quantile head trained with "
-         "the pinball loss, conformalized on the same residuals; auto: the head when its "
-         "pinball loss on the validation part is 2% lower.")]
+         "pinball: a quantile head trained with the pinball loss on the training part; "
+         "residuals: how much the data moves at the step's phase of the season. Either is "
+         "then calibrated on the point model's validation residuals.")]
 Threads = Annotated[int | None, typer.Option(
     min=1, show_default=False, rich_help_panel=TRAIN,
     help="CPU threads for torch (default: OMP_NUM_THREADS if set, else the CPUs this process "
