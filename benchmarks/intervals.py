@@ -13,7 +13,7 @@ moved (the method before the rolling one), scored on the same test windows.
 Data: ETTh1 and national_illness on their standard protocols, the generated sample, and a
 generated series nobody tuned on (daily season, drifting level, wandering volatility).
 
-    .venv/bin/python benchmarks/intervals.py                         # everything (~40 min)
+    .venv/bin/python benchmarks/intervals.py                         # everything (~60 min)
     .venv/bin/python benchmarks/intervals.py --sets illness --horizons 24,60
     .venv/bin/python benchmarks/intervals.py --sets etth1 --horizons 96 --etth1-epochs 2
     .venv/bin/python benchmarks/intervals.py --sets generated --seed 14
@@ -162,7 +162,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default=f"etth1,illness,sample,{GENERATED}")
     parser.add_argument("--horizons", default="", help="only these horizons (default: all)")
-    parser.add_argument("--etth1-epochs", type=int, default=3)
+    parser.add_argument("--etth1-epochs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=13, help="of the generated series")
     parser.add_argument("--methods", default="residuals,pinball", help="--intervals values")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/intervals-cpu.json")

@@ -11,7 +11,7 @@ and over-widened its larger test seasons). Both are fit together
 with the pinball loss on the training windows' residuals of the trained point model.
 Only sigma is kept: the conformal step then sets each level's offsets on the validation
 windows, which conformalizes the head's quantiles (CQR, Romano et al. 2019) and keeps the
-point forecast as the median. Why the head is not the default: benchmarks/README.md
+point forecast as the median. Why the head is the default: benchmarks/README.md
 ("Prediction intervals").
 """
 
