@@ -94,8 +94,9 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
     Each forecaster's intervals come from its own residuals by the same method: calibrated
     on the validation windows, then rolled forward over the windows whose truths are known
     at each origin (`intervals.rolling_offsets`), as predict does on the same history; the
-    model starts from the calibration stored in its file, and every forecaster's intervals
-    are scaled by the same season as the model's.
+    model starts from the calibration stored in its file and keeps its own scale (its
+    quantile head's, if it has one); the baselines take the fixed scale of the model's
+    season (`intervals.interval_scale`).
     """
     series = scaled_series(loaded, frame)
     split = loaded.card.split
