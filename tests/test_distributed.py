@@ -159,3 +159,32 @@ def test_a_rank_that_dies_leaves_the_last_good_model(hourly_csv: Path, tmp_path:
     assert all("torchrun job broke off" in line for line in tsattn_errors)
     forecast = run_cli("predict", str(model), str(hourly_csv))
     assert forecast.returncode == 0, forecast.stderr
+
+
+def fail_as(rank: str, code: int, monkeypatch: pytest.MonkeyPatch,
+            capsys: pytest.CaptureFixture) -> tuple[list[float], str]:
+    """What `_fail` prints, and how long it waited, in torchrun rank `rank` of 2."""
+    import importlib
+
+    from tsattn.cli import ranks
+
+    app = importlib.import_module("tsattn.cli.app")  # the package exports the Typer app by name
+    waits: list[float] = []
+    monkeypatch.setattr(ranks.time, "sleep", waits.append)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", rank)
+    assert app._fail("column 'nope' not found", code) == code
+    return waits, capsys.readouterr().err
+
+
+def test_another_rank_leaves_a_bad_input_to_rank_0_and_speaks_if_still_running(monkeypatch,
+                                                                                 capsys):
+    """Exiting at once would make torchrun stop rank 0 before it printed the line (seen in CI)."""
+    from tsattn.cli.ranks import MAIN_RANK_GRACE_S
+
+    assert fail_as("0", 3, monkeypatch, capsys) == ([], "error: column 'nope' not found\n")
+    waits, err = fail_as("1", 3, monkeypatch, capsys)
+    assert waits == [MAIN_RANK_GRACE_S]
+    assert err == "error: rank 1: column 'nope' not found\n"
+    assert fail_as("1", 130, monkeypatch, capsys) == ([], "")  # Ctrl-C: rank 0 says what was kept
+    assert fail_as("1", 1, monkeypatch, capsys)[0] == []  # an internal error: every rank at once

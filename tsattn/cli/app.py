@@ -17,7 +17,12 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError
 
 from tsattn.cli import options as opt
-from tsattn.cli.ranks import in_torchrun, is_main_rank, rank_prefix
+from tsattn.cli.ranks import (
+    in_torchrun,
+    is_main_rank,
+    leave_the_report_to_rank_0,
+    rank_prefix,
+)
 from tsattn.cli.render import error_line, key_value_table
 from tsattn.cli.streams import check_outputs, guard_standard_fds, open_source, write_output
 from tsattn.config import (
@@ -362,8 +367,11 @@ def main(argv: list[str] | None = None) -> None:
 def _fail(message: str, code: int) -> int:
     if _debug["on"]:
         traceback.print_exc()
-    if is_main_rank() or code == 1:  # a bad input or a NaN fails every rank alike
-        error_line(rank_prefix() + message)
+    if code == Interrupted.exit_code and not is_main_rank():
+        return code  # Ctrl-C reaches every rank; rank 0 says what was kept
+    if code != 1:  # a bad input or a NaN fails every rank alike; rank 0 reports it
+        leave_the_report_to_rank_0()
+    error_line(rank_prefix() + message)
     return code
 
 
