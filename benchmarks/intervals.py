@@ -8,7 +8,9 @@ model beside each baseline (each calibrated on its own residuals by the fixed-sc
 method).
 
 Beside it, the same model's intervals calibrated once on the validation part and never
-moved (the method before the rolling one), scored on the same test windows.
+moved (the method before the rolling one), scored on the same test windows; and where the
+80% interval misses over time (`by_period`: spans of target dates, from `predict
+--rolling`).
 
 Data: ETTh1 and national_illness on their standard protocols, the generated sample, and a
 generated series nobody tuned on (daily season, drifting level, wandering volatility).
@@ -26,6 +28,7 @@ again.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -109,6 +112,7 @@ def run_case(name: str, data: Path, horizon: int, method: str, workdir: Path,
         "width_80": {n: eighty(s)["width"] for n, s in intervals.items()},
         "coverage_80_all": {n: eighty(s)["coverage"] for n, s in intervals.items()},
         "static": static_scores(path, data, rows),
+        "by_period": by_period(path, data, rows, horizon),
     }
 
 
@@ -140,6 +144,62 @@ def static_scores(model_path: Path, data: Path, rows: tuple[int, int] | None) ->
     cover = interval_score(q, truth, LEVELS, (0.1, 0.9))
     return {**coverage_summary(np.array(cover.coverage_per_step)), "width_80": cover.width,
             "pinball": float(pinball(q, truth, LEVELS).mean())}
+
+
+def by_period(model_path: Path, data: Path, rows: tuple[int, int] | None, horizon: int,
+              blocks: int = 12) -> list[dict] | None:
+    """Where the 80% interval misses: the test rows cut into `blocks` spans of target
+    dates, each with the share of (forecast, target) points inside, above and below.
+
+    From `predict --rolling` (through the Python API), so the offsets roll as a user's
+    would. None where that table would be too large to hold (ETTh1: 17k origins x 96+).
+    """
+    import pandas as pd
+
+    from tsattn.api import load
+
+    model = load(model_path)
+    truth = pd.read_csv(data)
+    first, end = rows or (model.card.split.val_end, len(truth))
+    if len(truth) * horizon > 1_000_000:
+        return None
+    time_col = model.card.time_col
+    dates = pd.DatetimeIndex(pd.to_datetime(truth[time_col]))
+    forecast = model.predict(data, rolling=True)
+    when = pd.to_datetime(forecast[time_col])
+    keep = ((pd.to_datetime(forecast["origin"]) >= dates[first - 1])
+            & (when <= dates[end - 1])).to_numpy()
+    forecast, where = forecast[keep], dates.get_indexer(when[keep])
+    inside, above = [], []
+    for target in model.card.targets:
+        value = truth[target].to_numpy()[where]
+        inside.append((value >= forecast[f"{target}_q0.1"].to_numpy())
+                      & (value <= forecast[f"{target}_q0.9"].to_numpy()))
+        above.append(value > forecast[f"{target}_q0.9"].to_numpy())
+    n_targets = len(model.card.targets)
+    inside, above = np.concatenate(inside), np.concatenate(above)
+    when = np.tile(where, n_targets)
+    edges = np.linspace(first, end, blocks + 1).astype(int)
+    out = []
+    for lo, hi in itertools.pairwise(edges):
+        part = (when >= lo) & (when < hi)
+        if part.any():
+            out.append({"from": str(dates[lo]), "to": str(dates[hi - 1]), "points": int(part.sum()),
+                        "inside": float(inside[part].mean()),
+                        "above": float(above[part].mean()),
+                        "below": float(1 - inside[part].mean() - above[part].mean())})
+    return out
+
+
+def print_periods(rows: list[dict]) -> None:
+    """Coverage of the 80% interval by span of target dates, for the runs that have it."""
+    for r in rows:
+        if not r.get("by_period"):
+            continue
+        print(f"\n{r['data']}, horizon {r['horizon']}, {r['method']}: inside / above / below")
+        for b in r["by_period"]:
+            print(f"  {b['from'][:10]} .. {b['to'][:10]}  {b['inside']:.0%} / {b['above']:.0%}"
+                  f" / {b['below']:.0%}  ({b['points']} points)")
 
 
 def print_table(rows: list[dict]) -> None:
@@ -187,6 +247,7 @@ def main() -> None:
     rows = [r for r in kept if (r["data"], r["horizon"], r["method"]) not in done] + rows
     print(f"# {platform.machine()}, {os.cpu_count()} cores")
     print_table(rows)
+    print_periods(rows)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
         "machine": {"arch": platform.machine(), "cores": os.cpu_count()},
