@@ -159,6 +159,10 @@ def test_evaluate_overall_and_per_series(stores_model: Path, stores_csv: Path):
     assert result["scores"]["model"]["mse"] == pytest.approx(expected / result["windows"])
     # each series is scored after its own validation part: rows [val_end, n)
     assert per["south"]["rows"] == [int(0.8 * 240), 240]
+    levels = result["intervals"]["levels"]  # the same in every series: not averaged
+    assert levels == per["south"]["intervals"]["levels"] == [0.1, 0.5, 0.9]
+    assert [(i["lower"], i["upper"]) for i in result["intervals"]["scores"]["model"][
+        "intervals"]] == [(0.1, 0.9)]
 
 
 def test_a_long_table_read_as_one_series_points_at_id_col(stores_csv: Path):

@@ -257,6 +257,8 @@ def _weighted(values: list, weights: np.ndarray) -> object:
             isinstance(v, list) and len(v) == len(first) for v in values):
         return [_weighted([v[i] for v in values], weights) for i in range(len(first))]
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        if all(v == first for v in values):  # levels, counts: kept exact, not 0.0999...
+            return first
         return float(np.dot(weights, values))
     return _same(values)
 
