@@ -24,12 +24,13 @@ from tsattn.intervals import (
     KnownScores,
     calibrate,
     calibrate_scaled,
-    centred_offsets,
-    conformal_offsets,
+    fewest_windows,
+    for_one_series,
     interval_pairs,
     refresh_rows,
     rolling_offsets,
     seasonal_scale,
+    symmetric_offsets,
 )
 from tsattn.known import read_history
 from tsattn.quantile_head import fit_quantile_head
@@ -78,20 +79,41 @@ def test_upper_quantile_of_gaussian_noise_matches_its_offset():
 
 
 def test_finite_sample_ranks_by_hand():
-    scores = np.arange(1.0, 10.0)[:, None, None]  # n = 9: 1..9
-    offsets = conformal_offsets(scores, (0.1, 0.5, 0.9))[:, 0, 0]
-    # upper: ceil(10 * 0.9) = 9th, median: ceil(5) = 5th, lower: floor(10 * 0.1) = 1st
-    assert offsets.tolist() == [1.0, 5.0, 9.0]
-    few = conformal_offsets(np.array([3.0, 1.0, 2.0])[:, None, None], (0.1, 0.9))[:, 0, 0]
-    assert few.tolist() == [1.0, 3.0]  # ranks past the ends take the extreme scores
+    scores = -np.arange(1.0, 10.0)[:, None, None]  # n = 9: |score| 1..9, whatever the sign
+    offsets = symmetric_offsets(scores, (0.1, 0.5, 0.9))[:, 0, 0]
+    # 0.1 and 0.9: coverage 0.8, the ceil(10 * 0.8) = 8th smallest |score|, either side
+    assert offsets.tolist() == [-8.0, 0.0, 8.0]
+    wider = symmetric_offsets(scores, (0.05, 0.25, 0.75, 0.95))[:, 0, 0]
+    assert wider.tolist() == [-9.0, -5.0, 5.0, 9.0]  # ceil(10 * 0.9) = 9, ceil(10 * 0.5) = 5
+    few = symmetric_offsets(np.array([3.0, -1.0, 2.0])[:, None, None], (0.1, 0.9))[:, 0, 0]
+    assert few.tolist() == [-3.0, 3.0]  # ranks past the end take the largest score
 
 
-def test_point_forecast_stays_the_median():
-    scores = np.arange(1.0, 10.0)[:, None, None]  # all residuals positive: a biased model
-    offsets = centred_offsets(scores, (0.1, 0.5, 0.9))[:, 0, 0]
-    assert offsets.tolist() == [0.0, 0.0, 9.0]  # the band still reaches the residuals
-    spread = centred_offsets(scores - 5.0, (0.1, 0.5, 0.9))[:, 0, 0]
-    assert spread.tolist() == [-4.0, 0.0, 4.0]
+@pytest.mark.parametrize(("levels", "fewest"), [((0.1, 0.5, 0.9), 4), ((0.05, 0.95), 9),
+                                               ((0.25, 0.75), 1), ((0.2, 0.9), 4),
+                                               ((0.025, 0.975), 19), ((0.5,), 1)])
+def test_fewest_windows_reach_every_rank(levels, fewest):
+    assert fewest_windows(levels) == fewest
+    widest = max(abs(2 * q - 1) for q in levels)
+    for n in (fewest, fewest - 1):  # with n = fewest no rank is clipped; one fewer, one is
+        clipped = math.ceil(round((n + 1) * widest, 9)) > n
+        assert clipped == (n < fewest) or n == 0
+
+
+def test_one_series_of_many_rolls_on_its_own_windows_when_it_has_enough():
+    pooled = Calibration((0.1, 0.5, 0.9), np.zeros((3, 2, 1)), np.ones(1), n_windows=120,
+                         start="2024-01-05T00:00:00")
+    own = for_one_series(pooled, 19)
+    assert (own.n_windows, own.start) == (19, None)  # rows counted from its own split
+    assert own.offsets is pooled.offsets  # until its history holds 19, the pooled ones
+    assert for_one_series(pooled, 3) is pooled  # too few for the 0.8 rank: pooled for good
+
+
+def test_point_forecast_stays_the_median_and_the_band_does_not_drift():
+    # all residuals positive, as in a stretch where the series drifted up: the band is as
+    # wide on both sides, not moved up by the stretch's drift
+    offsets = symmetric_offsets(np.arange(1.0, 10.0)[:, None, None], (0.1, 0.5, 0.9))
+    assert offsets[:, 0, 0].tolist() == [-8.0, 0.0, 8.0]
 
 
 def known_by_hand(n_windows: int, horizon: int = 2) -> KnownScores:
@@ -109,14 +131,14 @@ def test_rolling_offsets_use_only_steps_known_at_each_origin():
     per = rolled.per_forecast()[:, :, :, 0]  # (origin, level, step)
     assert per[0].tolist() == [[-9.0, -9.0], [9.0, 9.0]]  # by row 12: fewer than 9 windows
     # by row 25, step 0 of windows 0..14 (origins up to 24) is known, step 1 of 0..13;
-    # the last 9 of each; ranks floor(1) and ceil(9), the lower one raised to the forecast
-    assert per[1].tolist() == [[0.0, 0.0], [14.0, 13.0]]
+    # the last 9 of each (6..14 and 5..13); the ceil(10 * 0.8) = 8th |score|, either side
+    assert per[1].tolist() == [[-13.0, -12.0], [13.0, 12.0]]
     later = KnownScores(known.scores.copy(), known.origins)
     later.scores[15:, 0] = 1e9  # steps known only after row 25 change nothing there
     later.scores[14:, 1] = 1e9
     assert rolling_offsets(stored, later, np.array([25])).per_forecast()[0, 1, :, 0].tolist(
-        ) == [14.0, 13.0]
-    assert per[2].tolist() == [[0.0, 0.0], [38.0, 37.0]]
+        ) == [13.0, 12.0]
+    assert per[2].tolist() == [[-37.0, -36.0], [37.0, 36.0]]
 
 
 def test_rolling_set_moves_in_steps_of_a_fiftieth():
@@ -358,10 +380,10 @@ def test_predict_recalibrates_on_a_long_history_and_not_on_a_short_one(tiny_mode
                                 out.scale)
     # step h of the window from origin s is known at the last origin when s + h < 600:
     # the last step's latest windows are complete ones, the first step's are not
-    deepest = centred_offsets(scores[-n:], calibration.levels)[:, -1]
+    deepest = symmetric_offsets(scores[-n:], calibration.levels)[:, -1]
     assert np.allclose(rolled.sets[0][:, -1], deepest)
-    assert not np.allclose(rolled.sets[0][:, 0], centred_offsets(scores[-n:],
-                                                                 calibration.levels)[:, 0])
+    assert not np.allclose(rolled.sets[0][:, 0], symmetric_offsets(scores[-n:],
+                                                                   calibration.levels)[:, 0])
     assert not np.allclose(rolled.sets[0], calibration.offsets)
     assert horizon > 1
     tail = slice(-loaded.lookback - 20, None)  # too short to hold the validation's count

@@ -165,6 +165,21 @@ def test_evaluate_overall_and_per_series(stores_model: Path, stores_csv: Path):
         "intervals"]] == [(0.1, 0.9)]
 
 
+@pytest.mark.slow
+def test_each_series_rolls_its_intervals_on_its_own_residuals(stores_model: Path,
+                                                              stores_csv: Path):
+    from tsattn.api import load
+
+    model = load(stores_model)
+    pooled = model.loaded.calibration
+    series, _ = model.read_series(stores_csv)
+    assert [one.id for one in series] == ["north", "east", "south"]
+    for one in series:
+        split, own = one.model.card.split, one.model.loaded.calibration
+        assert own.n_windows == split.val_end - split.train_end - 6 + 1 < pooled.n_windows
+        assert own.start is None and own.head is pooled.head
+
+
 def test_a_long_table_read_as_one_series_points_at_id_col(stores_csv: Path):
     from tsattn.data import read_frame
 

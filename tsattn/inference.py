@@ -21,7 +21,7 @@ from tsattn.config import RunConfig
 from tsattn.data import Frame, Scaler
 from tsattn.device import autocast_for, resolve_device
 from tsattn.errors import CheckpointError
-from tsattn.intervals import Calibration, interval_scale
+from tsattn.intervals import Calibration, for_one_series, interval_scale
 from tsattn.known import model_input
 from tsattn.models import build_model
 from tsattn.series import scaler_of
@@ -125,12 +125,15 @@ def require_finite(values: np.ndarray, what: str) -> np.ndarray:
 
 def for_series(loaded: LoadedModel, entry: SeriesEntry) -> LoadedModel:
     """The model as one series of a many-series model sees it: that series' own rows, split,
-    scaler and last time in the card's single-series fields, so predict and evaluate run
-    on it unchanged."""
+    scaler and last time in the card's single-series fields, and its intervals rolling on
+    its own residuals, so predict and evaluate run on it unchanged."""
     card = dataclasses.replace(loaded.card, n_rows=entry.n_rows, split=entry.split,
                                scaler=entry.scaler, last_time=entry.last_time)
     scaler = usable_scaler(entry.scaler, f"the model's series {entry.id!r}")
-    return dataclasses.replace(loaded, card=card, scaler=scaler)
+    own = entry.split.val_end - entry.split.train_end - loaded.horizon + 1
+    calibration = (None if loaded.calibration is None
+                   else for_one_series(loaded.calibration, own))
+    return dataclasses.replace(loaded, card=card, scaler=scaler, calibration=calibration)
 
 
 def with_frequency_check(loaded: LoadedModel, frame: Frame) -> Frame:

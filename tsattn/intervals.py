@@ -4,8 +4,9 @@ Split-conformal calibration, per forecast step and target: the residual of each 
 window at each step is divided by a scale read from that window's inputs for that step (so a
 calm history gets a narrow band and a volatile one a wide band, and with a season, a step
 that falls in the busy part of the day or year a wider band than one in a quiet part), and
-the level-q quantile of those normalised residuals, with the finite-sample correction,
-becomes the offset added to the point forecast.
+the quantile of their absolute values at coverage |2q - 1|, with the finite-sample
+correction, becomes the offset of level q: added above the point forecast for q > 0.5,
+taken away below it for q < 0.5.
 
 The calibration set rolls forward: the offsets of step h are the quantiles of the latest
 `n_windows` residuals at step h known at the forecast's origin (as many windows as the
@@ -22,13 +23,15 @@ the pinball loss on the training windows; the conformal step is the same for bot
 head's quantiles are conformalized (Romano et al. 2019) and coverage does not rest on how
 well it was trained.
 
-Quantiles never cross: the offsets are order statistics taken at ranks that grow with the
-level, and the scale is positive, so the forecast quantiles are sorted by construction.
+Quantiles never cross: on each side the offsets are order statistics taken at ranks that
+grow with the distance from the median, and the scale is positive, so the forecast
+quantiles are sorted by construction.
 Everything here is numpy on z-scored values, (W, H, T) arrays; quantiles are a last axis Q.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -139,31 +142,23 @@ def seasonal_scale(x: np.ndarray, horizon: int, period: int) -> np.ndarray:
                     whole)
 
 
-def conformal_offsets(scores: np.ndarray, levels: Sequence[float]) -> np.ndarray:
-    """Finite-sample conformal quantiles of (W, H, T) scores at each level: (Q, H, T).
+def symmetric_offsets(scores: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """Finite-sample conformal offsets of each level from (W, H, T) scores: (Q, H, T).
 
-    With n scores sorted, an upper level q takes the ceil((n+1)q)-th smallest and a lower
-    level the floor((n+1)q)-th, so each one-sided bound holds with probability at least
-    its level on exchangeable data (Vovk et al.; Romano et al. 2019). Ranks past the ends
-    are clipped to the extreme score: with very few windows no finite bound is guaranteed.
+    Level q sits at sign(q - 0.5) times the ceil((n+1)c)-th smallest of the n absolute
+    scores, c = |2q - 1|: the interval between levels q and 1 - q then holds a new point
+    with probability at least 1 - 2q on exchangeable data (Vovk et al.; Lei et al. 2018).
+    The point forecast stays the median (its offset is 0). Signed quantiles, one per side,
+    were used before: the windows of a rolling set overlap, so their residuals share the
+    drift of the stretch they come from, and the band moved with it; on series that wander
+    that cost 2-6 points of coverage (benchmarks/README.md, "Prediction intervals"). Ranks
+    past the end are clipped to the largest score: with very few windows no bound holds.
     """
     n = scores.shape[0]
-    ranks = [math.ceil((n + 1) * q) if q >= 0.5 else math.floor((n + 1) * q) for q in levels]
-    index = [min(max(rank, 1), n) - 1 for rank in ranks]
-    return np.partition(scores, sorted(set(index)), axis=0)[index]
-
-
-def centred_offsets(scores: np.ndarray, levels: Sequence[float]) -> np.ndarray:
-    """`conformal_offsets` around the point forecast, which stays the median (Q, H, T).
-
-    Offsets below the median are at most 0 and above it at least 0, the median's is 0:
-    the point model was fit for squared error, and moving it by the median residual of a
-    few dozen overlapping windows adds noise, not accuracy (benchmarks/README.md).
-    """
-    offsets = conformal_offsets(scores, levels)
-    q = np.asarray(levels)[:, None, None]
-    above = np.where(q > 0.5, np.maximum(offsets, 0.0), 0.0)
-    return np.where(q < 0.5, np.minimum(offsets, 0.0), above)
+    index = [min(max(math.ceil(round((n + 1) * abs(2 * q - 1), 9)), 1), n) - 1
+             for q in levels]
+    reach = np.partition(np.abs(scores), sorted(set(index)), axis=0)[index]
+    return np.sign(np.asarray(levels) - 0.5)[:, None, None] * reach
 
 
 @dataclass(frozen=True)
@@ -242,7 +237,7 @@ def calibrate_scaled(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray,
     """`calibrate` with the windows' scales (W, H, T) already computed (by `head`, if any)."""
     floor = np.maximum(_FLOOR_SHARE * np.median(scale, axis=(0, 1)), _MIN_FLOOR)
     scores = _normalised(pred, truth, scale, floor)
-    return Calibration(tuple(levels), centred_offsets(scores, levels), floor, len(pred),
+    return Calibration(tuple(levels), symmetric_offsets(scores, levels), floor, len(pred),
                        start, period, head)
 
 
@@ -263,6 +258,27 @@ class KnownScores:
 
     scores: np.ndarray  # (W, H, T)
     origins: np.ndarray  # (W,) each window's first target row
+
+
+def fewest_windows(levels: Sequence[float]) -> int:
+    """The fewest residuals whose finite-sample ranks reach every level without clipping:
+    ceil((n+1)c) <= n for the widest coverage c = |2q - 1|, so n >= c / (1 - c); 4 for
+    0.1..0.9."""
+    widest = max(abs(2 * q - 1) for q in levels)
+    return max(1, math.ceil(round(widest / (1 - widest), 9)))
+
+
+def for_one_series(calibration: Calibration, own_windows: int) -> Calibration:
+    """A many-series model's calibration as one series rolls it: on that series' own
+    latest `own_windows` residuals (its validation count) from its own validation start.
+
+    The stored offsets pool every series' validation windows; a series whose errors run
+    larger or smaller than the pool's would keep bands too narrow or too wide. With fewer
+    own windows than the levels need, the series keeps the pooled offsets.
+    """
+    if own_windows < fewest_windows(calibration.levels):
+        return calibration
+    return dataclasses.replace(calibration, n_windows=own_windows, start=None)
 
 
 def refresh_rows(n_windows: int) -> int:
@@ -308,4 +324,4 @@ def _offsets_at(calibration: Calibration, known: KnownScores, cut: int) -> np.nd
     if ends.min() < n:
         return calibration.offsets
     rows = ends[None, :] - n + np.arange(n)[:, None]  # (n, H): step h's latest n windows
-    return centred_offsets(known.scores[rows, steps[None, :]], calibration.levels)
+    return symmetric_offsets(known.scores[rows, steps[None, :]], calibration.levels)
