@@ -12,13 +12,16 @@ moved (the method before the rolling one), scored on the same test windows; and 
 80% interval misses over time (`by_period`: spans of target dates, from `predict
 --rolling`).
 
-Data: ETTh1 and national_illness on their standard protocols, the generated sample, and a
-generated series nobody tuned on (daily season, drifting level, wandering volatility).
+Data: ETTh1 and national_illness on their standard protocols, the generated sample, and two
+generated series nobody tuned on: `generated` (hourly; daily season, drifting level,
+wandering volatility) and `walk` (business days, no season: exchange-rate-like random walks
+whose volatility clusters).
 
     .venv/bin/python benchmarks/intervals.py                         # everything (~60 min)
     .venv/bin/python benchmarks/intervals.py --sets illness --horizons 24,60
     .venv/bin/python benchmarks/intervals.py --sets etth1 --horizons 96 --etth1-epochs 2
     .venv/bin/python benchmarks/intervals.py --sets generated --seed 14
+    .venv/bin/python benchmarks/intervals.py --sets walk
     .venv/bin/python benchmarks/intervals.py --sets sample --methods pinball
 
 Rows of earlier runs in the JSON are kept unless the same (set, horizon, method) is run
@@ -34,6 +37,8 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +47,23 @@ from suite import ROOT, SETS, tsattn
 LEVELS = (0.1, 0.5, 0.9)
 TOLERANCE = 0.03
 GENERATED = "generated"
+WALK = "walk"
+
+
+@dataclass(frozen=True)
+class Made:
+    """A generated set: how to write it, its lookback and its horizon (split 70/10/20)."""
+
+    write: Callable[[Path, int], Path]
+    lookback: int
+    horizon: int
 
 
 def train_args(name: str, horizon: int, args: argparse.Namespace) -> list[str]:
     """The protocol's split and lookback; epochs as given (ETTh1's are the slow ones)."""
-    if name == GENERATED:
-        return ["--lookback", "168", "--horizon", str(horizon), "--epochs", "10"]
+    if name in MADE:
+        return ["--lookback", str(MADE[name].lookback), "--horizon", str(horizon),
+                "--epochs", "10"]
     p = SETS[name]
     epochs = args.etth1_epochs if name == "etth1" else 10
     return ["--train-end", str(p.train_end), "--val-end", str(p.val_end), "--lookback",
@@ -78,9 +94,35 @@ def generated_series(path: Path, seed: int, n: int = 8000) -> Path:
     return path
 
 
+def walk_series(path: Path, seed: int, n: int = 7588) -> Path:
+    """Business days of three exchange rates, no season: two random walks whose volatility
+    clusters (GARCH(1,1)-like) and share shocks, and a third that reverts to its mean."""
+    rng = np.random.default_rng(seed)
+    var = np.full(n, 1e-4)
+    shocks = np.zeros((n, 3))
+    for i in range(1, n):
+        var[i] = 2e-6 + 0.08 * shocks[i - 1, 0] ** 2 + 0.9 * var[i - 1]
+        common = rng.normal()
+        shocks[i] = np.sqrt(var[i]) * np.array([common, 0.6 * common + 0.8 * rng.normal(),
+                                                 rng.normal()])
+    level = np.exp(np.cumsum(shocks[:, :2], axis=0)) * np.array([1.3, 0.9])
+    revert = np.zeros(n)
+    for i in range(1, n):
+        revert[i] = 0.995 * revert[i - 1] + shocks[i, 2]
+    stamps = np.busday_offset("1990-01-01", np.arange(n), roll="forward")
+    lines = ["date,usd,gbp,chf"] + [
+        f"{s},{a:.6f},{b:.6f},{1.1 + c:.6f}" for s, a, b, c in zip(stamps, *level.T, revert,
+                                                                  strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+MADE = {GENERATED: Made(generated_series, 168, 48), WALK: Made(walk_series, 96, 96)}
+
+
 def test_rows(name: str) -> tuple[int, int] | None:
     """The protocol's test rows; None: from the validation end to the end of the data."""
-    return None if name == GENERATED else (SETS[name].val_end, SETS[name].end)
+    return None if name in MADE else (SETS[name].val_end, SETS[name].end)
 
 
 def run_case(name: str, data: Path, horizon: int, method: str, workdir: Path,
@@ -220,7 +262,7 @@ def print_table(rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default=f"etth1,illness,sample,{GENERATED}")
+    parser.add_argument("--sets", default=f"etth1,illness,sample,{GENERATED},{WALK}")
     parser.add_argument("--horizons", default="", help="only these horizons (default: all)")
     parser.add_argument("--etth1-epochs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=13, help="of the generated series")
@@ -233,14 +275,15 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.sets.split(","):
-            data = (generated_series(Path(tmp) / "generated.csv", seed=args.seed)
-                    if name == GENERATED else SETS[name].path)
-            horizons = (48,) if name == GENERATED else SETS[name].horizons
+            made = MADE.get(name)
+            data = (made.write(Path(tmp) / f"{name}.csv", args.seed) if made
+                    else SETS[name].path)
+            horizons = (made.horizon,) if made else SETS[name].horizons
             for horizon in (h for h in horizons if not only or h in only):
                 for method in args.methods.split(","):
                     rows.append(run_case(name, data, horizon, method, Path(tmp), args))
-                    if name == GENERATED:
-                        rows[-1]["data"] = f"{GENERATED} (seed {args.seed})"
+                    if made:
+                        rows[-1]["data"] = f"{name} (seed {args.seed})"
                     print(json.dumps({k: v for k, v in rows[-1].items()
                                       if k != "coverage_80_per_step"}), flush=True)
     done = {(r["data"], r["horizon"], r["method"]) for r in rows}

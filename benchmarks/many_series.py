@@ -77,7 +77,21 @@ def global_model(table: Path, folder: Path) -> dict:
     result = json.loads(tsattn("evaluate", str(model), str(table), "--json", "--quiet"))
     return {"seconds": round(seconds, 1), "windows": result["windows"],
             "mse": result["scores"]["model"]["mse"],
-            "linear_mse": result["scores"]["linear"]["mse"]}
+            "linear_mse": result["scores"]["linear"]["mse"], **interval_summary(result)}
+
+
+def interval_summary(result: dict) -> dict:
+    """The model's 80% interval over all series, and its spread from series to series."""
+    def eighty(scores: dict) -> float:
+        (found,) = [i["coverage"] for i in scores["intervals"]["scores"]["model"]["intervals"]
+                    if abs(i["lower"] - 0.1) < 1e-9 and abs(i["upper"] - 0.9) < 1e-9]
+        return found
+
+    per_series = [eighty(r) for r in result["series"].values()]
+    return {"coverage_80": eighty(result), "coverage_80_series_min": min(per_series),
+            "coverage_80_series_max": max(per_series),
+            "series_within_5pts": sum(abs(c - 0.8) <= 0.05 for c in per_series),
+            "pinball": result["intervals"]["scores"]["model"]["pinball"]}
 
 
 def per_series_models(table: Path, ids: list[str], folder: Path) -> dict:
@@ -111,6 +125,11 @@ def main(argv: list[str] | None = None) -> None:
     for name, r in rows.items():
         print(f"{name:<22} train {r['seconds']:>7.1f} s  test MSE {r['mse']:.4f} "
               f"(linear baseline {r['linear_mse']:.4f}, {r['windows']} windows)")
+    r = rows["global (--id-col)"]
+    print(f"global 80% interval: covers {r['coverage_80']:.1%} (series "
+          f"{r['coverage_80_series_min']:.1%} to {r['coverage_80_series_max']:.1%}, "
+          f"{r['series_within_5pts']} of {args.series} within 80 +/- 5), pinball "
+          f"{r['pinball']:.4f}")
     result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "python": platform.python_version()},
               "series": args.series, "rows": args.rows, "options": OPTIONS, "results": rows}
