@@ -148,10 +148,9 @@ def symmetric_offsets(scores: np.ndarray, levels: Sequence[float]) -> np.ndarray
     Level q sits at sign(q - 0.5) times the ceil((n+1)c)-th smallest of the n absolute
     scores, c = |2q - 1|: the interval between levels q and 1 - q then holds a new point
     with probability at least 1 - 2q on exchangeable data (Vovk et al.; Lei et al. 2018).
-    The point forecast stays the median (its offset is 0). Signed quantiles, one per side,
-    were used before: the windows of a rolling set overlap, so their residuals share the
-    drift of the stretch they come from, and the band moved with it; on series that wander
-    that cost 2-6 points of coverage (benchmarks/README.md, "Prediction intervals"). Ranks
+    The point forecast stays the median (its offset is 0). Why not each side's signed
+    quantile: overlapping windows' residuals share the drift of their stretch of the
+    series, and the band moved with it (benchmarks/README.md, "Symmetric offsets"). Ranks
     past the end are clipped to the largest score: with very few windows no bound holds.
     """
     n = scores.shape[0]
