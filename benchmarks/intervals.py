@@ -194,7 +194,8 @@ def by_period(model_path: Path, data: Path, rows: tuple[int, int] | None, horizo
     dates, each with the share of (forecast, target) points inside, above and below.
 
     From `predict --rolling` (through the Python API), so the offsets roll as a user's
-    would. None where that table would be too large to hold (ETTh1: 17k origins x 96+).
+    would. None without a time column, or where that table would be too large to hold
+    (ETTh1: 17k origins x 96+).
     """
     import pandas as pd
 
@@ -203,9 +204,9 @@ def by_period(model_path: Path, data: Path, rows: tuple[int, int] | None, horizo
     model = load(model_path)
     truth = pd.read_csv(data)
     first, end = rows or (model.card.split.val_end, len(truth))
-    if len(truth) * horizon > 1_000_000:
-        return None
     time_col = model.card.time_col
+    if time_col is None or len(truth) * horizon > 1_000_000:
+        return None
     dates = pd.DatetimeIndex(pd.to_datetime(truth[time_col]))
     forecast = model.predict(data, rolling=True)
     when = pd.to_datetime(forecast[time_col])
