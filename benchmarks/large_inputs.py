@@ -12,11 +12,15 @@ train for one epoch: model quality is not the point here, the cost of the data i
 Cases per row count N: reading the CSV and the Parquet file (`read_frame`), `predict
 --rolling` to a file (N - lookback + 1 origins, CSV streamed), with `--attention` (JSON
 lines) where asked, and `train --epochs 1`. For the many-series table: `train --id-col`
-(one epoch) and `predict` of every series. A script, not a test: it prints a table and
-writes JSON.
+(one epoch) and `predict` of every series. For a wide table (`--wide ROWS COLUMNS`, every
+column a target, as a user who names no `--target` gets; 52696 x 21 is the size of the
+public weather set): `train` (one epoch, lookback 336, horizon `--wide-horizon`) and
+`evaluate`, which score every window of the validation and test parts with intervals.
+A script, not a test: it prints a table and writes JSON.
 
     .venv/bin/python benchmarks/large_inputs.py
     .venv/bin/python benchmarks/large_inputs.py --rows 100000 1000000 10000000 --series 10000
+    .venv/bin/python benchmarks/large_inputs.py --rows --series 0 --wide 52696 21
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = ["--lookback", "24", "--horizon", "6", "--epochs", "1", "--d-model", "16",
          "--n-heads", "2", "--d-ff", "32", "--patch-len", "4", "--stride", "4",
          "--batch-size", "1024", "--device", "cpu", "--threads", "1", "--quiet"]
+WIDE_MODEL = ["--lookback", "336", "--epochs", "1", "--d-model", "16", "--n-layers", "1",
+              "--device", "cpu", "--quiet"]
 READ = ("from pathlib import Path; from tsattn.data import read_frame; "
         "read_frame(Path({path!r}), targets=['v'])")
 
@@ -54,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="largest N that is also trained on (one epoch)")
     p.add_argument("--rolling-rows", type=int, default=1_000_000,
                    help="largest N that is also forecast with --rolling")
+    p.add_argument("--wide", type=int, nargs=2, metavar=("ROWS", "COLUMNS"),
+                   help="also a wide table, every column a target: train and evaluate")
+    p.add_argument("--wide-horizon", type=int, default=720)
     p.add_argument("--json", type=Path,
                    default=ROOT / "benchmarks" / "results" / "large_inputs-cpu.json")
     return p.parse_args(argv)
@@ -113,6 +122,38 @@ def many_series(n_series: int, rows: int, folder: Path) -> Path:
     path = folder / f"series{n_series}x{rows}.csv"
     df.to_csv(path, index=False)
     return path
+
+
+def wide_table(rows: int, columns: int, folder: Path) -> Path:
+    """`rows` rows ten minutes apart of `columns` series: a daily cycle of its own amplitude,
+    a slow random walk and noise each."""
+    rng = np.random.default_rng(0)
+    t = np.arange(rows)
+    values = (np.sin(2 * np.pi * t / 144)[:, None] * rng.uniform(0.5, 2, columns)
+              + np.cumsum(rng.normal(0, 0.05, (rows, columns)), axis=0)
+              + rng.normal(0, 0.3, (rows, columns)))
+    df = pd.DataFrame(np.round(values, 4), columns=[f"c{i}" for i in range(columns)])
+    df.insert(0, "date", pd.date_range("2020-01-01", periods=rows, freq="10min")
+              .strftime("%Y-%m-%d %H:%M"))
+    path = folder / f"wide{rows}x{columns}.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def wide_cases(opts: argparse.Namespace, folder: Path) -> list[dict]:
+    rows, columns = opts.wide
+    table = wide_table(rows, columns, folder)
+    model = folder / "wide.tsattn"
+    label = f"{rows:,} x {columns} columns"
+    result = []
+    for name, args in (
+            (f"train (1 epoch, horizon {opts.wide_horizon})", tsattn(
+                "train", str(table), "-o", str(model), "--horizon", str(opts.wide_horizon),
+                *WIDE_MODEL)),
+            ("evaluate", tsattn("evaluate", str(model), str(table), "--json"))):
+        result.append({"data": label, "rows": rows, "case": name, **measure(args)})
+        print_row(result[-1])
+    return result
 
 
 def single_cases(n: int, opts: argparse.Namespace, folder: Path, model: Path) -> list[dict]:
@@ -176,6 +217,8 @@ def main(argv: list[str] | None = None) -> None:
             save(opts.json, rows)  # a long run keeps what it measured
         if opts.series:
             rows += series_cases(opts, folder)
+        if opts.wide:
+            rows += wide_cases(opts, folder)
     save(opts.json, rows)
     print(f"wrote {opts.json}")
 

@@ -7,14 +7,18 @@ import io
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from tests.conftest import TINY, run_cli, sample_card
+from tsattn.calibration import calibrate_model
 from tsattn.card import HEAD_FEATURES, ModelCard
 from tsattn.config import parse_quantiles
 from tsattn.errors import CheckpointError, UsageError
+from tsattn.evaluation import evaluate, scored_rows
 from tsattn.forecasting import recent_offsets
 from tsattn.inference import load_forecaster, model_windows, run_model, scaled_series
 from tsattn.interval_scores import crps, interval_score, pinball, quantile_scores
@@ -34,6 +38,7 @@ from tsattn.intervals import (
 )
 from tsattn.known import read_history
 from tsattn.quantile_head import fit_quantile_head
+from tsattn.windows import Windows
 
 LEVELS = (0.1, 0.5, 0.9)
 
@@ -325,6 +330,35 @@ def test_evaluate_scores_intervals_of_model_and_every_baseline(tiny_model: Path,
     assert "80% covers" in done.stderr and "CRPS" in done.stderr
 
 
+def test_evaluate_scores_the_same_block_by_block(tiny_model: Path, hourly_csv: Path,
+                                                 monkeypatch):
+    """Wide or long data is scored a block of windows at a time; one window a block
+    must give what one block of every window gives."""
+    loaded = load_forecaster(tiny_model)
+    frame = read_history(hourly_csv.open(), loaded.card, "none")
+    first, end = scored_rows(loaded, frame, None, None)
+    whole = evaluate(loaded, frame, first, end)
+    monkeypatch.setattr("tsattn.evaluation._BLOCK_CELLS", 1)
+    blocks = evaluate(loaded, frame, first, end)
+    assert whole["windows"] > 10
+    assert_nested_close(blocks, whole)
+
+
+def assert_nested_close(got: object, want: object) -> None:
+    if isinstance(want, dict):
+        assert got.keys() == want.keys()
+        for key in want:
+            assert_nested_close(got[key], want[key])
+    elif isinstance(want, list):
+        assert len(got) == len(want)
+        for a, b in zip(got, want, strict=True):
+            assert_nested_close(a, b)
+    elif isinstance(want, float):
+        assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12)
+    else:
+        assert got == want
+
+
 def test_rolling_predict_gives_the_intervals_evaluate_scores(tiny_model: Path,
                                                              hourly_csv: Path):
     """Step by step, the same residuals are known at each origin to both commands."""
@@ -494,3 +528,32 @@ def test_files_before_the_season_and_the_head_keep_the_window_std(tiny_model: Pa
     x = np.random.default_rng(0).normal(size=(5, 12, 2))
     scale = old.scale(x, np.zeros((5, old.offsets.shape[1], 2)))
     assert np.allclose(scale, x.std(axis=1)[:, None, :])
+
+
+class _LastValue(torch.nn.Module):
+    """Repeat-last as a model, counting the windows it forecasts."""
+
+    def __init__(self, horizon: int) -> None:
+        super().__init__()
+        self.horizon, self.seen = horizon, 0
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False) -> SimpleNamespace:
+        self.seen += len(x)
+        return SimpleNamespace(prediction=x[:, -1:, :1].expand(-1, self.horizon, -1))
+
+
+def test_the_head_forecasts_only_the_training_windows_it_reads(monkeypatch):
+    rng = np.random.default_rng(3)
+    series = torch.as_tensor(np.cumsum(rng.normal(size=(900, 2)), axis=0), dtype=torch.float32)
+    train = Windows.between(series, 0, 700, lookback=24, horizon=6, n_targets=1)
+    val = Windows.between(series, 700, 900, lookback=24, horizon=6, n_targets=1)
+    monkeypatch.setattr("tsattn.quantile_head._ELEMENTS", 6 * 50)  # 50 windows of 6 cells
+    model = _LastValue(horizon=6)
+    calibration = calibrate_model(model, val, torch.device("cpu"), LEVELS, head_windows=train)
+    assert model.seen == len(val) + 50  # not the 671 training windows
+    x, y = train.everything()
+    pred = x[:, -1:, :1].expand(-1, 6, -1)
+    whole = fit_quantile_head(*(a.double().numpy() for a in (x[..., :1], pred, y)), LEVELS,
+                              period=None)
+    assert np.allclose(calibration.head.weights, whole.weights, atol=1e-6)
+    assert np.allclose(calibration.head.floor, whole.floor)

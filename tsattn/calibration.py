@@ -14,7 +14,7 @@ import torch
 from tsattn.device import autocast_for
 from tsattn.errors import CheckpointError
 from tsattn.intervals import Calibration, calibrate, calibrate_scaled
-from tsattn.quantile_head import fit_quantile_head
+from tsattn.quantile_head import fit_quantile_head, spread_windows
 from tsattn.windows import Windows
 
 
@@ -49,8 +49,10 @@ def calibrate_model(model: torch.nn.Module, windows: Windows, device: torch.devi
     x, pred, truth = (a.astype(np.float64) for a in window_forecasts(model, windows, device))
     head = None
     if head_windows is not None:
+        read = head_windows.subset(torch.as_tensor(spread_windows(
+            len(head_windows), head_windows.horizon * head_windows.n_targets)))
         head = fit_quantile_head(*(a.astype(np.float64) for a in window_forecasts(
-            model, head_windows, device)), levels, period)
+            model, read, device)), levels, period)
     model.train(was_training)
     if head is None:
         return calibrate(pred, truth, x, levels, start, period)

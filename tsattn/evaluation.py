@@ -7,8 +7,8 @@ units of published results), and MAE/RMSE are also given in the data's own units
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -24,11 +24,12 @@ from tsattn.card import Split
 from tsattn.data import Frame, resolve_row
 from tsattn.errors import DataError, UsageError
 from tsattn.inference import LoadedModel, model_windows, run_model, scaled_series
-from tsattn.interval_scores import crps, quantile_scores
+from tsattn.interval_scores import QuantileScores, QuantileTally, crps
 from tsattn.intervals import (
     CRPS_LEVELS,
     Calibration,
     KnownScores,
+    RollingOffsets,
     calibrate_scaled,
     interval_scale,
     rolling_offsets,
@@ -49,16 +50,30 @@ class Scores:
     rmse_original: list[float]
 
 
-def score(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> Scores:
-    """Scores of (W, H, T) forecasts on z-scored values; `scale` converts to original units."""
-    err = pred - truth
-    mse_t = np.mean(err**2, axis=(0, 1))
-    mae_t = np.mean(np.abs(err), axis=(0, 1))
-    return Scores(
-        mse=float(mse_t.mean()), mae=float(mae_t.mean()),
-        mse_per_target=mse_t.tolist(), mae_per_target=mae_t.tolist(),
-        mae_original=(mae_t * scale).tolist(), rmse_original=(np.sqrt(mse_t) * scale).tolist(),
-    )
+@dataclass
+class ErrorTally:
+    """Running sums behind `Scores`, for forecasts scored block by block."""
+
+    squares: np.ndarray  # (T,)
+    absolutes: np.ndarray  # (T,)
+    cells: int = 0  # window x step cells per target
+
+    def add(self, pred: np.ndarray, truth: np.ndarray) -> None:
+        """(W, H, T) forecasts of one block of windows and their truths, z-scored."""
+        err = pred - truth
+        self.squares += np.sum(err**2, axis=(0, 1))
+        self.absolutes += np.sum(np.abs(err), axis=(0, 1))
+        self.cells += err.shape[0] * err.shape[1]
+
+    def scores(self, scale: np.ndarray) -> Scores:
+        """Means of what was added; `scale` converts to the data's units."""
+        mse_t, mae_t = self.squares / self.cells, self.absolutes / self.cells
+        return Scores(
+            mse=float(mse_t.mean()), mae=float(mae_t.mean()),
+            mse_per_target=mse_t.tolist(), mae_per_target=mae_t.tolist(),
+            mae_original=(mae_t * scale).tolist(),
+            rmse_original=(np.sqrt(mse_t) * scale).tolist(),
+        )
 
 
 def evaluation_windows(loaded: LoadedModel, series: torch.Tensor, first: int, end: int
@@ -96,7 +111,8 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
     at each origin (`intervals.rolling_offsets`), as predict does on the same history; the
     model starts from the calibration stored in its file and keeps its own scale (its
     quantile head's, if it has one); the baselines take the fixed scale of the model's
-    season (`intervals.interval_scale`).
+    season (`intervals.interval_scale`). Windows are scored in blocks (`_Span.blocks`), so
+    memory grows with the forecasts of the span, not with inputs or quantiles.
     """
     series = scaled_series(loaded, frame)
     split = loaded.card.split
@@ -105,22 +121,17 @@ def evaluate(loaded: LoadedModel, frame: Frame, first: int, end: int,
     span = _span_forecasts(loaded, model_windows(loaded, series, min(first, split.train_end),
                                                  end))
     period = season_length(loaded.card.freq, season, loaded.lookback)
-    forecasters = point_forecasters(loaded, series, split.train_end, period)
-    scale = loaded.scaler.scale[: loaded.run.model.n_targets]
-    test = span.rows >= first
-    truth = span.truth[test]
-    results, quantile_results = {}, {}
     stored = loaded.calibration
-    steps = interval_scale(span.x, loaded.horizon, stored.period if stored else period)
-    for name, forecaster in forecasters.items():
-        forecast = forecaster(span.x, span.pred)
-        results[name] = score(forecast[test], truth, scale).__dict__
+    test = span.rows >= first
+    results, quantile_results = {}, {}
+    for name, forecaster in point_forecasters(loaded, series, split.train_end, period).items():
         own = stored if name == "model" else None
-        learned = own is not None and own.head is not None  # a quantile head: the model's
-        quantile_results[name] = _interval_scores(
-            span, forecast, test, own.scale(span.x, forecast) if learned else steps, own,
-            _levels(loaded), split)
-    return {"windows": len(truth), "rows": [first, end], "season": period,
+        scored = _Scored(forecaster, own if own is not None and own.head is not None else None,
+                         stored.period if stored else period, loaded.horizon)
+        point, quantiles = _scores(span, scored, test, own, _levels(loaded), split)
+        results[name] = point.scores(loaded.scaler.scale[: loaded.run.model.n_targets]).__dict__
+        quantile_results[name] = asdict(quantiles)
+    return {"windows": int(test.sum()), "rows": [first, end], "season": period,
             "targets": list(loaded.card.targets), "scores": results,
             "intervals": {"levels": list(_levels(loaded)),
                           "calibration_windows": int(span.validation(split).sum()),
@@ -151,32 +162,74 @@ def _levels(loaded: LoadedModel) -> tuple[float, ...]:
     return loaded.calibration.levels if loaded.calibration else loaded.run.train.quantiles
 
 
-def _interval_scores(span: _Span, forecast: np.ndarray, test: np.ndarray, scale: np.ndarray,
-                     stored: Calibration | None, levels: tuple[float, ...],
-                     split: Split) -> dict:
-    """Coverage, width, pinball and CRPS of one forecaster's rolling calibrated quantiles;
-    `scale` (W, H, T) is every window's `interval_scale`."""
-    val = span.validation(split)
-    own = stored or _calibrate_on(span, forecast, val, scale, levels)
-    grid = _calibrate_on(span, forecast, val, scale, CRPS_LEVELS)
-    known = span.rows >= split.train_end
+@dataclass(frozen=True)
+class _Scored:
+    """One forecaster with the scale of its intervals: its quantile head's (the model's,
+    when it has one), else the fixed scale of the season `period`."""
+
+    forecaster: Forecaster
+    learned: Calibration | None  # a calibration with a quantile head
+    period: int | None
+    horizon: int
+
+    def __call__(self, block: _Block) -> tuple[np.ndarray, np.ndarray]:
+        """The block's forecasts and each step's scale, both (B, H, T)."""
+        forecast = self.forecaster(block.x, block.pred)
+        if self.learned is not None:
+            return forecast, self.learned.scale(block.x, forecast)
+        return forecast, interval_scale(block.x, self.horizon, self.period)
+
+
+def _scores(span: _Span, scored: _Scored, test: np.ndarray, stored: Calibration | None,
+            levels: tuple[float, ...], split: Split) -> tuple[ErrorTally, QuantileScores]:
+    """Point errors and coverage, width, pinball and CRPS of one forecaster's rolling
+    calibrated quantiles on the `test` windows."""
     origins = span.rows[test]
-    quantiles = own.quantiles(forecast[test], scale[test], rolling_offsets(
-        own, span.known(own, forecast, scale, known), origins).per_forecast())
-    grid_offsets = rolling_offsets(grid, span.known(grid, forecast, scale, known), origins)
-    per_step = np.zeros(forecast.shape[1])
-    for k in range(len(grid_offsets.sets)):  # one set at a time: 19 levels per forecast add up
-        rows = np.flatnonzero(test)[grid_offsets.which == k]
-        part = grid.quantiles(forecast[rows], scale[rows], grid_offsets.sets[k][None])
-        per_step += crps(part, span.truth[rows], CRPS_LEVELS) * len(rows)
-    return asdict(quantile_scores(quantiles, own.levels, per_step / len(origins),
-                                  span.truth[test]))
+    (own, own_sets), (grid, grid_sets) = _rolled(span, scored, stored, levels, split, origins)
+    position = np.cumsum(test) - 1  # a test window's place among `origins`
+    point = ErrorTally(np.zeros(span.pred.shape[2]), np.zeros(span.pred.shape[2]))
+    tally = QuantileTally.of(own.levels, span.pred.shape[1])
+    crps_sum = np.zeros(span.pred.shape[1])
+    for block in span.blocks(test, len(CRPS_LEVELS)):
+        forecast, scale = scored(block)
+        place = position[block.index]
+        point.add(forecast, block.truth)
+        tally.add(own.quantiles(forecast, scale, own_sets.sets[own_sets.which[place]]),
+                  block.truth)
+        grid_q = grid.quantiles(forecast, scale, grid_sets.sets[grid_sets.which[place]])
+        crps_sum += crps(grid_q, block.truth, CRPS_LEVELS) * len(place)
+    return point, tally.scores(crps_sum / len(origins))
 
 
-def _calibrate_on(span: _Span, forecast: np.ndarray, val: np.ndarray, scale: np.ndarray,
-                  levels: tuple[float, ...]) -> Calibration:
-    """`intervals.calibrate` on the validation windows, with scales already computed."""
-    return calibrate_scaled(forecast[val], span.truth[val], scale[val], levels)
+def _rolled(span: _Span, scored: _Scored, stored: Calibration | None,
+            levels: tuple[float, ...], split: Split, origins: np.ndarray
+            ) -> list[tuple[Calibration, RollingOffsets]]:
+    """The forecaster's calibration at its `levels` and at the CRPS grid's, each with the
+    offsets of every origin. A baseline's two are calibrated here on the same residuals, so
+    one roll over the union of the levels serves both: rolling is most of evaluate's time
+    on long data."""
+    parts = [(*scored(block), block.truth) for block in span.blocks(span.validation(split), 1)]
+    forecast, scale, truth = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
+    if stored is None:
+        union = tuple(sorted(set(levels) | set(CRPS_LEVELS)))
+        calibrations = (calibrate_scaled(forecast, truth, scale, union),)
+    else:
+        calibrations = (stored, calibrate_scaled(forecast, truth, scale, CRPS_LEVELS))
+    del parts, forecast, scale, truth
+    known = span.known(calibrations, scored, span.rows >= split.train_end)
+    rolled = [(c, rolling_offsets(c, k, origins))
+              for c, k in zip(calibrations, known, strict=True)]
+    if stored is None:
+        return [_at_levels(*rolled[0], wanted) for wanted in (levels, CRPS_LEVELS)]
+    return rolled
+
+
+def _at_levels(calibration: Calibration, offsets: RollingOffsets, levels: tuple[float, ...]
+               ) -> tuple[Calibration, RollingOffsets]:
+    """Only the `levels` of a calibration and of its rolled offsets."""
+    index = [calibration.levels.index(q) for q in levels]
+    return (replace(calibration, levels=levels, offsets=calibration.offsets[index]),
+            RollingOffsets(offsets.sets[:, index], offsets.which))
 
 
 def validation_windows(loaded: LoadedModel, series: torch.Tensor) -> Windows:
@@ -191,41 +244,66 @@ def validation_windows(loaded: LoadedModel, series: torch.Tensor) -> Windows:
     return evaluation_windows(loaded, series, split.train_end, split.val_end)
 
 
+_BLOCK_CELLS = 4_000_000  # float64 cells of one block's widest array (32 MB)
+
+
+@dataclass
+class _Block:
+    """Some windows of a span, as float64 arrays."""
+
+    index: np.ndarray  # (B,) positions in the span
+    x: np.ndarray  # (B, L, T) inputs' target channels
+    pred: np.ndarray  # (B, H, T) model forecasts
+    truth: np.ndarray  # (B, H, T)
+
+
 @dataclass
 class _Span:
-    """Forecasts of every window from the validation part (or `first`) to the end, in
-    float64 so the interval arithmetic matches predict's."""
+    """The model's forecasts of every window from the validation part (or `first`) to the
+    end; inputs and truths are cut block by block from `windows` when needed, in float64
+    so the interval arithmetic matches predict's."""
 
-    x: np.ndarray  # (W, L, T) inputs' target channels
-    pred: np.ndarray  # (W, H, T) model forecasts
-    truth: np.ndarray  # (W, H, T)
+    windows: Windows
+    pred: np.ndarray  # (W, H, T) model forecasts, float32 as the model gave them
     rows: np.ndarray  # (W,) each window's first target row: its forecast origin
 
     def validation(self, split: Split) -> np.ndarray:
         """Which windows are the validation part's, where the intervals were calibrated."""
-        return (self.rows >= split.train_end) & (self.rows + self.truth.shape[1]
+        return (self.rows >= split.train_end) & (self.rows + self.pred.shape[1]
                                                   <= split.val_end)
 
-    def known(self, calibration: Calibration, forecast: np.ndarray, scale: np.ndarray,
-              which: np.ndarray) -> KnownScores:
-        """The normalised residuals of windows `which`, for `rolling_offsets`."""
-        return KnownScores(calibration.scores(forecast[which], self.truth[which],
-                                              scale[which]),
-                           self.rows[which])
+    def blocks(self, which: np.ndarray, copies: int) -> Iterator[_Block]:
+        """The windows `which` in order, in blocks of at most `_BLOCK_CELLS` cells for an
+        array of `copies` values per forecast cell (19 for the CRPS grid's quantiles)."""
+        index = np.flatnonzero(which)
+        targets = self.pred.shape[2]
+        per_window = targets * max(self.windows.lookback, self.pred.shape[1] * copies)
+        size = max(1, _BLOCK_CELLS // per_window)
+        for begin in range(0, len(index), size):
+            part = index[begin: begin + size]
+            x, y = self.windows.batch(torch.as_tensor(part, device=self.windows.starts.device))
+            yield _Block(part, x[..., :targets].cpu().numpy().astype(np.float64),
+                         self.pred[part].astype(np.float64), y.cpu().numpy().astype(np.float64))
+
+    def known(self, calibrations: tuple[Calibration, ...], scored: _Scored,
+              which: np.ndarray) -> list[KnownScores]:
+        """The normalised residuals of windows `which` under each calibration's floor,
+        for `rolling_offsets`, from one pass over the windows."""
+        scores = [np.empty((int(which.sum()), *self.pred.shape[1:])) for _ in calibrations]
+        done = 0
+        for block in self.blocks(which, 1):
+            forecast, scale = scored(block)
+            for calibration, out in zip(calibrations, scores, strict=True):
+                out[done: done + len(block.index)] = calibration.scores(forecast, block.truth,
+                                                                        scale)
+            done += len(block.index)
+        return [KnownScores(s, self.rows[which]) for s in scores]
 
 
 def _span_forecasts(loaded: LoadedModel, found: Windows) -> _Span:
     """One inference run over `found`, for the scores and the rolling calibration alike."""
-    x, truth = _target_channels(found)
-    pred = run_model(loaded, found).prediction
-    return _Span(x.astype(np.float64), pred.astype(np.float64), truth.astype(np.float64),
+    return _Span(found, run_model(loaded, found).prediction,
                  found.starts.cpu().numpy() + loaded.lookback)
-
-
-def _target_channels(found: Windows) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs' target channels (W, L, T) and truths (W, H, T) of every window."""
-    x, y = found.everything()
-    return x[..., : found.n_targets].cpu().numpy(), y.cpu().numpy()
 
 
 def combine(per_series: dict[str, dict]) -> dict:

@@ -54,27 +54,73 @@ def pinball(quantiles: np.ndarray, truth: np.ndarray, levels: Sequence[float]) -
 def interval_score(quantiles: np.ndarray, truth: np.ndarray, levels: Sequence[float],
                    pair: tuple[float, float]) -> IntervalScore:
     """Empirical coverage and mean width of the interval between two levels."""
-    lo = quantiles[..., list(levels).index(pair[0])]
-    hi = quantiles[..., list(levels).index(pair[1])]
-    inside = (truth >= lo) & (truth <= hi)
-    cover, width = inside.mean(axis=(0, 2)), (hi - lo).mean(axis=(0, 2))
-    return IntervalScore(lower=pair[0], upper=pair[1], nominal=round(pair[1] - pair[0], 10),
-                         coverage=float(inside.mean()), width=float(width.mean()),
-                         coverage_per_step=cover.tolist(), width_per_step=width.tolist())
+    tally = QuantileTally.of(levels, truth.shape[1], [pair])
+    tally.add(quantiles, truth)
+    return tally.interval(0)
 
 
 def quantile_scores(quantiles: np.ndarray, levels: Sequence[float], crps_per_step: np.ndarray,
                     truth: np.ndarray) -> QuantileScores:
     """Scores of quantiles at the forecaster's levels, beside its CRPS per step (`crps`)."""
-    per_step = pinball(quantiles, truth, levels)
-    median = list(levels).index(0.5) if 0.5 in levels else None
-    median_mse = None if median is None else float(
-        np.mean((quantiles[..., median] - truth) ** 2))
-    return QuantileScores(
-        pinball=float(per_step.mean()), crps=float(crps_per_step.mean()), median_mse=median_mse,
-        intervals=[interval_score(quantiles, truth, levels, p) for p in interval_pairs(levels)],
-        pinball_per_step=per_step.tolist(), crps_per_step=crps_per_step.tolist(),
-    )
+    tally = QuantileTally.of(levels, truth.shape[1])
+    tally.add(quantiles, truth)
+    return tally.scores(crps_per_step)
+
+
+@dataclass
+class QuantileTally:
+    """Running sums behind `QuantileScores`, so forecasts can be scored block by block:
+    evaluating wide or long data never holds every window's quantiles at once."""
+
+    levels: tuple[float, ...]
+    pairs: list[tuple[float, float]]
+    cells: int  # window x target cells per step added so far
+    pinball: np.ndarray  # (H,) summed over windows, targets and levels
+    inside: np.ndarray  # (P, H) points inside each pair's interval
+    width: np.ndarray  # (P, H) summed widths
+    median_squares: float  # summed squared errors of the 0.5 level, when it is one
+
+    @classmethod
+    def of(cls, levels: Sequence[float], horizon: int,
+           pairs: list[tuple[float, float]] | None = None) -> QuantileTally:
+        """An empty tally; by default of every nested interval the levels form."""
+        pairs = interval_pairs(levels) if pairs is None else pairs
+        return cls(tuple(levels), pairs, 0, np.zeros(horizon), np.zeros((len(pairs), horizon)),
+                   np.zeros((len(pairs), horizon)), 0.0)
+
+    def add(self, quantiles: np.ndarray, truth: np.ndarray) -> None:
+        """Quantiles (W, H, T, Q) of one block of windows and their truths (W, H, T)."""
+        n = truth.shape[0] * truth.shape[2]
+        self.pinball += pinball(quantiles, truth, self.levels) * n
+        for i, pair in enumerate(self.pairs):
+            lo = quantiles[..., self.levels.index(pair[0])]
+            hi = quantiles[..., self.levels.index(pair[1])]
+            self.inside[i] += ((truth >= lo) & (truth <= hi)).sum(axis=(0, 2))
+            self.width[i] += (hi - lo).sum(axis=(0, 2))
+        if 0.5 in self.levels:
+            median = quantiles[..., self.levels.index(0.5)]
+            self.median_squares += float(np.sum((median - truth) ** 2))
+        self.cells += n
+
+    def interval(self, i: int) -> IntervalScore:
+        """The scores of the i-th pair."""
+        lower, upper = self.pairs[i]
+        cover, width = self.inside[i] / self.cells, self.width[i] / self.cells
+        return IntervalScore(lower=lower, upper=upper, nominal=round(upper - lower, 10),
+                             coverage=float(cover.mean()), width=float(width.mean()),
+                             coverage_per_step=cover.tolist(), width_per_step=width.tolist())
+
+    def scores(self, crps_per_step: np.ndarray) -> QuantileScores:
+        """Everything added so far, beside the CRPS per step (`crps`) of the same windows."""
+        per_step = self.pinball / self.cells
+        median_mse = (self.median_squares / (self.cells * len(per_step))
+                      if 0.5 in self.levels else None)
+        return QuantileScores(
+            pinball=float(per_step.mean()), crps=float(crps_per_step.mean()),
+            median_mse=median_mse,
+            intervals=[self.interval(i) for i in range(len(self.pairs))],
+            pinball_per_step=per_step.tolist(), crps_per_step=crps_per_step.tolist(),
+        )
 
 
 def crps(grid: np.ndarray, truth: np.ndarray, grid_levels: Sequence[float]) -> np.ndarray:

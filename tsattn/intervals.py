@@ -156,8 +156,11 @@ def symmetric_offsets(scores: np.ndarray, levels: Sequence[float]) -> np.ndarray
     n = scores.shape[0]
     index = [min(max(math.ceil(round((n + 1) * abs(2 * q - 1), 9)), 1), n) - 1
              for q in levels]
-    reach = np.partition(np.abs(scores), sorted(set(index)), axis=0)[index]
-    return np.sign(np.asarray(levels) - 0.5)[:, None, None] * reach
+    # each (step, target) column contiguous: numpy partitions a last axis about twice as fast
+    columns = np.ascontiguousarray(np.abs(scores).reshape(n, -1).T)
+    reach = np.partition(columns, sorted(set(index)), axis=1)[:, index].T
+    return (np.sign(np.asarray(levels) - 0.5)[:, None]
+            * reach).reshape(len(index), *scores.shape[1:])
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def fit_quantile_head(x: np.ndarray, pred: np.ndarray, truth: np.ndarray,
     Starts next to the fixed scale (`intervals.interval_scale`: the seasonal change with a
     season, else the window's std), so a head that learns nothing is about that scale.
     """
-    keep = _spread(len(x), pred.shape[1] * pred.shape[2])
+    keep = spread_windows(len(x), pred.shape[1] * pred.shape[2])
     x, pred, truth = x[keep], pred[keep], truth[keep]
     features = head_features(x, pred, period)  # (W, H, T, J)
     floor = np.maximum(_FLOOR_SHARE * np.median(features, axis=(0, 1)), 1e-6)  # (T, J)
@@ -64,8 +64,10 @@ def fit_quantile_head(x: np.ndarray, pred: np.ndarray, truth: np.ndarray,
     return QuantileHead(weights, floor.T.astype(np.float64))
 
 
-def _spread(n_windows: int, cells: int) -> np.ndarray:
-    """Evenly spaced windows, as many as `_ELEMENTS` allows (all of them when few)."""
+def spread_windows(n_windows: int, cells: int) -> np.ndarray:
+    """Evenly spaced windows of `cells` step x target cells each, as many as the fit reads
+    (all of them when few): the indices to forecast, so a long training part is never
+    forecast whole only to be thinned here (weather-sized data at 720 steps held 23 GB)."""
     count = min(n_windows, max(1, _ELEMENTS // max(cells, 1)))
     return np.unique(np.linspace(0, n_windows - 1, count).round().astype(int))
 

@@ -75,6 +75,11 @@ class Windows:
         """All windows as one batch: inputs (W, L, C) and targets (W, H, T)."""
         return self.batch(torch.arange(len(self), device=self.series.device))
 
+    def subset(self, index: Tensor) -> Windows:
+        """The windows at positions `index` (in that order), on the same series."""
+        return Windows(self.series, self.starts[index.to(self.starts.device)], self.lookback,
+                       self.horizon, self.n_targets)
+
     def folds(self, n: int) -> list[Windows]:
         """The windows in at most n contiguous runs of start rows, in time order."""
         return [Windows(self.series, part, self.lookback, self.horizon, self.n_targets)
