@@ -121,11 +121,15 @@ def test_point_forecast_stays_the_median_and_the_band_does_not_drift():
     assert offsets[:, 0, 0].tolist() == [-8.0, 0.0, 8.0]
 
 
+def scores_by_hand(n_windows: int, horizon: int = 2) -> np.ndarray:
+    """Window k's scores are k at every step and target."""
+    return np.broadcast_to(np.arange(n_windows, dtype=float)[:, None, None],
+                           (n_windows, horizon, 1)).copy()
+
+
 def known_by_hand(n_windows: int, horizon: int = 2) -> KnownScores:
-    """Window k has its origin at row 10 + k; its scores are k at every step and target."""
-    scores = np.broadcast_to(np.arange(n_windows, dtype=float)[:, None, None],
-                             (n_windows, horizon, 1)).copy()
-    return KnownScores(scores, 10 + np.arange(n_windows))
+    """`scores_by_hand`, window k's origin at row 10 + k."""
+    return KnownScores.of(scores_by_hand(n_windows, horizon), 10 + np.arange(n_windows))
 
 
 def test_rolling_offsets_use_only_steps_known_at_each_origin():
@@ -138,9 +142,10 @@ def test_rolling_offsets_use_only_steps_known_at_each_origin():
     # by row 25, step 0 of windows 0..14 (origins up to 24) is known, step 1 of 0..13;
     # the last 9 of each (6..14 and 5..13); the ceil(10 * 0.8) = 8th |score|, either side
     assert per[1].tolist() == [[-13.0, -12.0], [13.0, 12.0]]
-    later = KnownScores(known.scores.copy(), known.origins)
-    later.scores[15:, 0] = 1e9  # steps known only after row 25 change nothing there
-    later.scores[14:, 1] = 1e9
+    changed = scores_by_hand(40)
+    changed[15:, 0] = 1e9  # steps known only after row 25 change nothing there
+    changed[14:, 1] = 1e9
+    later = KnownScores.of(changed, known.origins)
     assert rolling_offsets(stored, later, np.array([25])).per_forecast()[0, 1, :, 0].tolist(
         ) == [13.0, 12.0]
     assert per[2].tolist() == [[-37.0, -36.0], [37.0, 36.0]]
@@ -165,7 +170,7 @@ def test_rolling_calibration_follows_a_change_the_inputs_do_not_show():
     calibration = calibrate(pred[:n_val], truth[:n_val], x[:n_val], LEVELS)
     rows = np.arange(n_val + n_new)  # window k's origin; it ends `horizon` rows later
     scale = calibration.scale(x, pred)
-    known = KnownScores(calibration.scores(pred, truth, scale), rows)
+    known = KnownScores.of(calibration.scores(pred, truth, scale), rows)
     later = slice(n_val + 2 * n_val, None)  # the set holds only new windows from here on
     offsets = rolling_offsets(calibration, known, rows[later]).per_forecast()
     rolled = calibration.quantiles(pred[later], scale[later], offsets)

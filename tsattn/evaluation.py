@@ -297,7 +297,7 @@ class _Span:
                 out[done: done + len(block.index)] = calibration.scores(forecast, block.truth,
                                                                         scale)
             done += len(block.index)
-        return [KnownScores(s, self.rows[which]) for s in scores]
+        return [KnownScores.of(s, self.rows[which]) for s in scores]
 
 
 def _span_forecasts(loaded: LoadedModel, found: Windows) -> _Span:

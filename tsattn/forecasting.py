@@ -171,7 +171,7 @@ def recent_offsets(loaded: LoadedModel, calibration: Calibration, series: torch.
     starts = known.starts.cpu().numpy() + loaded.lookback
     scores = calibration.scores(out.prediction, _truths(series, starts, horizon,
                                                         known.n_targets), out.scale)
-    return rolling_offsets(calibration, KnownScores(scores, starts), origins)
+    return rolling_offsets(calibration, KnownScores.of(scores, starts), origins)
 
 
 def _truths(series: torch.Tensor, origins: np.ndarray, horizon: int, n_targets: int

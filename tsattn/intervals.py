@@ -154,13 +154,18 @@ def symmetric_offsets(scores: np.ndarray, levels: Sequence[float]) -> np.ndarray
     past the end are clipped to the largest score: with very few windows no bound holds.
     """
     n = scores.shape[0]
+    columns = np.ascontiguousarray(np.abs(scores).reshape(n, -1).T)
+    return _ranked(columns, levels).reshape(len(levels), *scores.shape[1:])
+
+
+def _ranked(magnitudes: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """`symmetric_offsets` of (C, n) absolute scores, n per column: (Q, C). Each column
+    contiguous, as numpy partitions a last axis about twice as fast as a first."""
+    n = magnitudes.shape[-1]
     index = [min(max(math.ceil(round((n + 1) * abs(2 * q - 1), 9)), 1), n) - 1
              for q in levels]
-    # each (step, target) column contiguous: numpy partitions a last axis about twice as fast
-    columns = np.ascontiguousarray(np.abs(scores).reshape(n, -1).T)
-    reach = np.partition(columns, sorted(set(index)), axis=1)[:, index].T
-    return (np.sign(np.asarray(levels) - 0.5)[:, None]
-            * reach).reshape(len(index), *scores.shape[1:])
+    reach = np.partition(magnitudes, sorted(set(index)), axis=-1)[:, index]
+    return np.sign(np.asarray(levels) - 0.5)[:, None] * reach.T
 
 
 @dataclass(frozen=True)
@@ -250,7 +255,9 @@ def _normalised(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray,
 
 @dataclass(frozen=True)
 class KnownScores:
-    """Normalised residuals (`Calibration.scores`) of consecutive windows, in time order.
+    """Absolute normalised residuals (`Calibration.scores`) of consecutive windows, in time
+    order, step-major: the windows of one step and target lie side by side, so each set a
+    rolling calibration ranks is a slice, not a copy (`KnownScores.of` builds it).
 
     Only windows whose targets lie after the training part: the model was fit on the
     earlier ones, and their residuals would make the intervals too narrow. Step h of the
@@ -258,8 +265,13 @@ class KnownScores:
     and never read.
     """
 
-    scores: np.ndarray  # (W, H, T)
+    magnitudes: np.ndarray  # (H, T, W)
     origins: np.ndarray  # (W,) each window's first target row
+
+    @classmethod
+    def of(cls, scores: np.ndarray, origins: np.ndarray) -> KnownScores:
+        """From (W, H, T) scores and their windows' origins."""
+        return cls(np.ascontiguousarray(np.abs(scores).transpose(1, 2, 0)), origins)
 
 
 def fewest_windows(levels: Sequence[float]) -> int:
@@ -325,5 +337,5 @@ def _offsets_at(calibration: Calibration, known: KnownScores, cut: int) -> np.nd
     ends = np.searchsorted(known.origins, cut - 1 - steps, side="right")  # (H,)
     if ends.min() < n:
         return calibration.offsets
-    rows = ends[None, :] - n + np.arange(n)[:, None]  # (n, H): step h's latest n windows
-    return symmetric_offsets(known.scores[rows, steps[None, :]], calibration.levels)
+    return np.stack([_ranked(known.magnitudes[h, :, end - n: end], calibration.levels)
+                     for h, end in enumerate(ends)], axis=1)  # step h's latest n windows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TextIO
 
@@ -175,7 +176,9 @@ def run_evaluate(model_file: Path, source: Path | TextIO, *, start: str | None,
         return
     _no_ids(ids)
     frame = _read(model, source, fill, quiet)
-    result = model.score(frame, start, end, season)
+    with nullcontext() if quiet else console.status(
+            "scoring the model and the baselines, each with rolling intervals"):
+        result = model.score(frame, start, end, season)
     if json_out:
         write_output(None, scores_json(result))
     if not quiet:
