@@ -288,16 +288,18 @@ class _Span:
     def known(self, calibrations: tuple[Calibration, ...], scored: _Scored,
               which: np.ndarray) -> list[KnownScores]:
         """The normalised residuals of windows `which` under each calibration's floor,
-        for `rolling_offsets`, from one pass over the windows."""
-        scores = [np.empty((int(which.sum()), *self.pred.shape[1:])) for _ in calibrations]
+        for `rolling_offsets`, from one pass over the windows, written straight into
+        `KnownScores`' step-major layout (one (H, T, W) array each, never two)."""
+        magnitudes = [np.empty((*self.pred.shape[1:], int(which.sum())))
+                      for _ in calibrations]
         done = 0
         for block in self.blocks(which, 1):
             forecast, scale = scored(block)
-            for calibration, out in zip(calibrations, scores, strict=True):
-                out[done: done + len(block.index)] = calibration.scores(forecast, block.truth,
-                                                                        scale)
+            for calibration, out in zip(calibrations, magnitudes, strict=True):
+                scores = calibration.scores(forecast, block.truth, scale)
+                out[..., done: done + len(block.index)] = np.abs(scores).transpose(1, 2, 0)
             done += len(block.index)
-        return [KnownScores.of(s, self.rows[which]) for s in scores]
+        return [KnownScores(m, self.rows[which]) for m in magnitudes]
 
 
 def _span_forecasts(loaded: LoadedModel, found: Windows) -> _Span:
