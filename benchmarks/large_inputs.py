@@ -14,8 +14,9 @@ Cases per row count N: reading the CSV and the Parquet file (`read_frame`), `pre
 lines) where asked, and `train --epochs 1`. For the many-series table: `train --id-col`
 (one epoch) and `predict` of every series. For a wide table (`--wide ROWS COLUMNS`, every
 column a target, as a user who names no `--target` gets; 52696 x 21 is the size of the
-public weather set): `train` (one epoch, lookback 336, horizon `--wide-horizon`) and
-`evaluate`, which score every window of the validation and test parts with intervals.
+public weather set): `train` (one epoch, lookback 336, horizon `--wide-horizon`), `predict`
+from the last origin (its intervals rolled over the validation count of recent windows)
+and `evaluate`, which scores every window of the validation and test parts with intervals.
 A script, not a test: it prints a table and writes JSON.
 
     .venv/bin/python benchmarks/large_inputs.py
@@ -150,6 +151,8 @@ def wide_cases(opts: argparse.Namespace, folder: Path) -> list[dict]:
             (f"train (1 epoch, horizon {opts.wide_horizon})", tsattn(
                 "train", str(table), "-o", str(model), "--horizon", str(opts.wide_horizon),
                 *WIDE_MODEL)),
+            ("predict (last origin)", tsattn("predict", str(model), str(table), "-o",
+                                             str(folder / "wide.csv"), "--quiet")),
             ("evaluate", tsattn("evaluate", str(model), str(table), "--json"))):
         result.append({"data": label, "rows": rows, "case": name, **measure(args)})
         print_row(result[-1])
