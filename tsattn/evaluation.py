@@ -261,7 +261,9 @@ class _Block:
 class _Span:
     """The model's forecasts of every window from the validation part (or `first`) to the
     end; inputs and truths are cut block by block from `windows` when needed, in float64
-    so the interval arithmetic matches predict's."""
+    so the interval arithmetic matches predict's. A baseline's forecasts and every scale
+    are computed again in each pass (validation, known, test) rather than held: a block's
+    arithmetic is cheap beside holding (W, H, T) arrays per forecaster."""
 
     windows: Windows
     pred: np.ndarray  # (W, H, T) model forecasts, float32 as the model gave them
