@@ -21,7 +21,7 @@ from tsattn.errors import CheckpointError, UsageError
 from tsattn.evaluation import evaluate, scored_rows
 from tsattn.forecasting import recent_offsets
 from tsattn.inference import load_forecaster, model_windows, run_model, scaled_series
-from tsattn.interval_scores import crps, interval_score, pinball, quantile_scores
+from tsattn.interval_scores import QuantileScores, QuantileTally, crps, interval_score, pinball
 from tsattn.intervals import (
     CRPS_LEVELS,
     Calibration,
@@ -119,6 +119,14 @@ def test_point_forecast_stays_the_median_and_the_band_does_not_drift():
     # wide on both sides, not moved up by the stretch's drift
     offsets = symmetric_offsets(np.arange(1.0, 10.0)[:, None, None], (0.1, 0.5, 0.9))
     assert offsets[:, 0, 0].tolist() == [-8.0, 0.0, 8.0]
+
+
+def tallied(quantiles: np.ndarray, levels: tuple[float, ...], crps_per_step: np.ndarray,
+            truth: np.ndarray) -> QuantileScores:
+    """The scores of one block of quantiles, as evaluate tallies them."""
+    tally = QuantileTally.of(levels, truth.shape[1])
+    tally.add(quantiles, truth)
+    return tally.scores(crps_per_step)
 
 
 def scores_by_hand(n_windows: int, horizon: int = 2) -> np.ndarray:
@@ -223,10 +231,10 @@ def test_pinball_coverage_and_crps_by_hand():
     score = interval_score(q, truth, (0.2, 0.8), (0.2, 0.8))
     assert (score.coverage, score.width, score.nominal) == (0.5, 2.0, 0.6)
     grid = np.repeat(truth[..., None], len(CRPS_LEVELS), axis=-1)  # a perfect forecast
-    scores = quantile_scores(q, (0.2, 0.8), crps(grid, truth, CRPS_LEVELS), truth)
+    scores = tallied(q, (0.2, 0.8), crps(grid, truth, CRPS_LEVELS), truth)
     assert scores.crps == 0.0 and scores.pinball == pytest.approx(0.45)
     assert scores.median_mse is None
-    median = quantile_scores(q, (0.2, 0.5), crps(grid, truth, CRPS_LEVELS), truth).median_mse
+    median = tallied(q, (0.2, 0.5), crps(grid, truth, CRPS_LEVELS), truth).median_mse
     assert median == pytest.approx((1.0 + 1.0) / 2)  # the 0.5 column is 2.0, truths 1 and 3
 
 

@@ -59,14 +59,6 @@ def interval_score(quantiles: np.ndarray, truth: np.ndarray, levels: Sequence[fl
     return tally.interval(0)
 
 
-def quantile_scores(quantiles: np.ndarray, levels: Sequence[float], crps_per_step: np.ndarray,
-                    truth: np.ndarray) -> QuantileScores:
-    """Scores of quantiles at the forecaster's levels, beside its CRPS per step (`crps`)."""
-    tally = QuantileTally.of(levels, truth.shape[1])
-    tally.add(quantiles, truth)
-    return tally.scores(crps_per_step)
-
-
 @dataclass
 class QuantileTally:
     """Running sums behind `QuantileScores`, so forecasts can be scored block by block:
