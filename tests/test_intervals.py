@@ -94,6 +94,18 @@ def test_finite_sample_ranks_by_hand():
     assert few.tolist() == [-3.0, 3.0]  # ranks past the end take the largest score
 
 
+def test_many_levels_take_the_same_ranks_as_a_few():
+    """Past a few ranks `symmetric_offsets` sorts instead of partitioning; both must read
+    the ceil((n + 1)|2q - 1|)-th smallest |score| of every column."""
+    scores = np.random.default_rng(3).normal(size=(57, 4, 3))
+    offsets = symmetric_offsets(scores, CRPS_LEVELS)
+    ordered = np.sort(np.abs(scores), axis=0)
+    for q, got in zip(CRPS_LEVELS, offsets, strict=True):
+        rank = min(max(math.ceil(round(58 * abs(2 * q - 1), 9)), 1), 57)
+        np.testing.assert_array_equal(got, np.sign(q - 0.5) * ordered[rank - 1])
+        np.testing.assert_array_equal(got, symmetric_offsets(scores, (q,))[0])
+
+
 @pytest.mark.parametrize(("levels", "fewest"), [((0.1, 0.5, 0.9), 4), ((0.05, 0.95), 9),
                                                ((0.25, 0.75), 1), ((0.2, 0.9), 4),
                                                ((0.025, 0.975), 19), ((0.5,), 1)])
@@ -164,6 +176,20 @@ def test_rolling_set_moves_in_steps_of_a_fiftieth():
     assert refresh_rows(100) == 2 and refresh_rows(101) == 3
     rolled = rolling_offsets(stored, known_by_hand(300), np.array([200, 201, 202]))
     assert rolled.which.tolist() == [0, 0, 1] and len(rolled.sets) == 2
+
+
+def test_rolling_sets_are_the_same_on_any_number_of_threads(monkeypatch: pytest.MonkeyPatch):
+    scores = np.random.default_rng(4).normal(size=(400, 3, 2))
+    known = KnownScores.of(scores, 10 + np.arange(400))
+    stored = Calibration(CRPS_LEVELS, np.zeros((len(CRPS_LEVELS), 3, 2)), np.ones(2), 60)
+    origins = np.arange(70, 411)
+    rolled = {}
+    for threads in ("1", "3"):
+        monkeypatch.setenv("OMP_NUM_THREADS", threads)
+        rolled[threads] = rolling_offsets(stored, known, origins)
+    assert len(rolled["1"].sets) > 3  # several sets, so the threads share the work
+    np.testing.assert_array_equal(rolled["1"].sets, rolled["3"].sets)
+    np.testing.assert_array_equal(rolled["1"].which, rolled["3"].which)
 
 
 def test_rolling_calibration_follows_a_change_the_inputs_do_not_show():

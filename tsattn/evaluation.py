@@ -292,7 +292,7 @@ class _Span:
         """The normalised residuals of windows `which` under each calibration's floor,
         for `rolling_offsets`, from one pass over the windows, written straight into
         `KnownScores`' step-major layout (one (H, T, W) array each, never two)."""
-        magnitudes = [np.empty((*self.pred.shape[1:], int(which.sum())))
+        magnitudes = [np.empty((*self.pred.shape[1:], int(which.sum())), dtype=np.float32)
                       for _ in calibrations]
         done = 0
         for block in self.blocks(which, 1):

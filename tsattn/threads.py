@@ -1,4 +1,4 @@
-"""How many CPU threads torch may use: the CPUs this process may really run on.
+"""How many CPU threads torch and the interval ranking may use: the CPUs this process may run on.
 
 torch starts one intra-op thread per core of the machine, whatever the process is allowed
 to use, and its OpenMP threads spin while they wait for work. Several processes on one
@@ -121,6 +121,12 @@ def choose_threads(requested: int | None, environ: dict[str, str] | os._Environ)
 
 def _positive(text: str) -> int | None:
     return int(text) if text.strip().isdigit() and int(text) > 0 else None
+
+
+def worker_threads() -> int:
+    """The threads numpy work outside torch may use: the count `use_threads` chose (it
+    leaves it in the environment), else what `choose_threads` would choose."""
+    return choose_threads(None, os.environ)
 
 
 def use_threads(requested: int | None) -> int:
