@@ -17,8 +17,8 @@ LAYERS = {
     "intervals": 2.2, "interval_scores": 2.5,
     "checkpoint": 3, "training": 3, "baselines": 3, "quantile_head": 3, "calibration": 3.5,
     "distributed": 3.5,
-    "plan": 4, "resume": 4, "inference": 4, "fitting": 5, "forecasting": 5, "evaluation": 5,
-    "plotting": 5,
+    "plan": 4, "resume": 4, "inference": 4, "recent_scores": 4.5,
+    "fitting": 5, "forecasting": 5, "evaluation": 5, "plotting": 5,
     "faithfulness": 5, "output": 6, "api": 7, "cli": 8, "__main__": 9,
 }
 # api: only to hand back DataFrames, imported inside the call

@@ -19,13 +19,13 @@ from tsattn.card import HEAD_FEATURES, ModelCard
 from tsattn.config import parse_quantiles
 from tsattn.errors import CheckpointError, UsageError
 from tsattn.evaluation import evaluate, scored_rows
-from tsattn.forecasting import recent_offsets
 from tsattn.inference import load_forecaster, model_windows, run_model, scaled_series
 from tsattn.interval_scores import QuantileScores, QuantileTally, crps, interval_score, pinball
 from tsattn.intervals import (
     CRPS_LEVELS,
     Calibration,
     KnownScores,
+    RollingOffsets,
     calibrate,
     calibrate_scaled,
     fewest_windows,
@@ -38,6 +38,7 @@ from tsattn.intervals import (
 )
 from tsattn.known import read_history
 from tsattn.quantile_head import fit_quantile_head
+from tsattn.recent_scores import RecentScores
 from tsattn.windows import Windows
 
 LEVELS = (0.1, 0.5, 0.9)
@@ -446,7 +447,7 @@ def test_predict_recalibrates_on_a_long_history_and_not_on_a_short_one(tiny_mode
     series = scaled_series(loaded, frame)
     last = len(frame.values)
     assert calibration.start == "2024-01-18T12:00:00.000000000"  # row 420 of 600
-    rolled = recent_offsets(loaded, calibration, series, frame.times, np.array([last]))
+    rolled = offsets_at_the_end(loaded, series, frame.times)
     found = model_windows(loaded, series, 420, last)  # complete windows: origins to 594
     out = run_model(loaded, found)
     scores = calibration.scores(out.prediction, found.everything()[1].cpu().numpy(),
@@ -460,9 +461,16 @@ def test_predict_recalibrates_on_a_long_history_and_not_on_a_short_one(tiny_mode
     assert not np.allclose(rolled.sets[0], calibration.offsets)
     assert horizon > 1
     tail = slice(-loaded.lookback - 20, None)  # too short to hold the validation's count
-    short = recent_offsets(loaded, calibration, series[tail], frame.times[tail], np.array(
-        [loaded.lookback + 20]))
+    short = offsets_at_the_end(loaded, series[tail], frame.times[tail])
     assert np.array_equal(short.per_forecast()[0], calibration.offsets)
+
+
+def offsets_at_the_end(loaded, series: torch.Tensor, times: np.ndarray) -> RollingOffsets:
+    """The interval offsets of `predict` from the last origin of `series`."""
+    last = len(series)
+    out = run_model(loaded, model_windows(loaded, series, last, last, horizon=0))
+    recent = RecentScores.over(loaded, loaded.calibration, series, times)
+    return recent.offsets(np.array([last]), out)
 
 
 def test_seasonal_scale_by_hand():

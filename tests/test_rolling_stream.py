@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from tests.conftest import run_cli
 from tsattn.cli.streams import open_output
 from tsattn.data import read_frame
 from tsattn.explain import SCHEMA
-from tsattn.forecasting import attention_summary, predict, predict_chunks
-from tsattn.inference import load_forecaster
+from tsattn.forecasting import (
+    CHUNK_CELLS,
+    CHUNK_ORIGINS,
+    attention_summary,
+    chunk_origins,
+    predict,
+    predict_chunks,
+)
+from tsattn.inference import load_forecaster, run_model
 from tsattn.output import attention_lines, forecast_csv, forecast_rows
 
 
@@ -27,6 +36,38 @@ def test_chunks_make_the_same_forecast_as_one_piece(tiny_model: Path, hourly_csv
     header = forecast_csv(whole, "date", True).split("\n", 1)[0] + "\n"
     streamed = header + "".join(forecast_rows(c, True) for c in chunks)
     assert streamed == forecast_csv(whole, "date", True)
+
+
+def test_a_rolling_forecast_runs_the_model_once_per_window(tiny_model: Path, hourly_csv: Path,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    """The windows whose residuals roll the intervals are the forecast's own: each chunk
+    hands their scores on instead of forecasting them again."""
+    loaded = load_forecaster(tiny_model)
+    frame = read_frame(hourly_csv, targets=["load"], covariates=list(loaded.card.covariates))
+    whole = predict(loaded, frame, rolling=True, with_attention=False)
+    forecast = []
+
+    def counted(loaded, windows, *args, **kwargs):
+        forecast.append(len(windows))
+        return run_model(loaded, windows, *args, **kwargs)
+
+    monkeypatch.setattr("tsattn.forecasting.run_model", counted)
+    monkeypatch.setattr("tsattn.recent_scores.run_model", counted)
+    chunks = list(predict_chunks(loaded, frame, rolling=True, with_attention=False, chunk=37))
+    assert loaded.calibration is not None and len(chunks) > 3
+    assert sum(forecast) == len(whole.origins)  # no window before the first origin is new
+    quantiles = np.concatenate([c.quantiles for c in chunks])
+    np.testing.assert_allclose(quantiles, whole.quantiles, rtol=1e-5, atol=1e-5)
+
+
+def test_chunks_of_wide_long_forecasts_stay_a_few_million_values():
+    def model(horizon: int, targets: int) -> SimpleNamespace:
+        config = SimpleNamespace(model=SimpleNamespace(n_targets=targets))
+        return SimpleNamespace(horizon=horizon, lookback=336, card=SimpleNamespace(config=config))
+
+    assert chunk_origins(model(720, 21), with_attention=False) * 720 * 21 <= CHUNK_CELLS
+    assert chunk_origins(model(96, 7), with_attention=False) == CHUNK_ORIGINS
+    assert chunk_origins(model(720, 21), with_attention=True) * 720 * 21 <= CHUNK_CELLS
 
 
 def test_attention_lines_hold_one_origin_each(tiny_model: Path, hourly_csv: Path):

@@ -13,9 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from tsattn.calibration import start_row
 from tsattn.data import Frame, format_times, future_labels, time_labels
 from tsattn.errors import DataError
 from tsattn.explain import summarize_attention
@@ -26,13 +24,14 @@ from tsattn.inference import (
     run_model,
     scaled_series,
 )
-from tsattn.intervals import Calibration, KnownScores, RollingOffsets, refresh_rows, rolling_offsets
 from tsattn.known import require_future
+from tsattn.recent_scores import RecentScores
 from tsattn.windows import Windows
 
 # the most origins in a chunk without and with attention (whose summary is a few dicts per
 # step), and the most attention weights (origins x horizon x lookback) one chunk may hold
 CHUNK_ORIGINS = 4096
+CHUNK_CELLS = 8_000_000  # origins x horizon x targets: with quantiles, a few 100 MB a chunk
 CHUNK_ORIGINS_ATTENTION = 512
 CHUNK_ATTENTION_FLOATS = 8_000_000
 
@@ -62,11 +61,14 @@ def predict(loaded: LoadedModel, frame: Frame, rolling: bool = False,
 
 
 def chunk_origins(loaded: LoadedModel, with_attention: bool) -> int:
-    """Origins per chunk: attention maps are horizon x lookback floats per origin."""
+    """Origins per chunk: a forecast is horizon x targets values per origin (a few copies,
+    with its quantiles), attention maps horizon x lookback floats."""
+    cells = loaded.horizon * loaded.card.config.model.n_targets
+    most = min(CHUNK_ORIGINS, max(1, CHUNK_CELLS // cells))
     if not with_attention:
-        return CHUNK_ORIGINS
+        return most
     per_origin = loaded.horizon * loaded.lookback
-    return max(1, min(CHUNK_ORIGINS_ATTENTION, CHUNK_ATTENTION_FLOATS // per_origin))
+    return max(1, min(most, CHUNK_ORIGINS_ATTENTION, CHUNK_ATTENTION_FLOATS // per_origin))
 
 
 def predict_chunks(loaded: LoadedModel, frame: Frame, rolling: bool = False,
@@ -88,15 +90,20 @@ def predict_chunks(loaded: LoadedModel, frame: Frame, rolling: bool = False,
     inputs = model_windows(loaded, scaled_series(loaded, frame),
                            lookback if rolling else end, end, horizon=0)
     step = chunk_origins(loaded, with_attention) if chunk is None else chunk or len(inputs)
+    recent = (None if loaded.calibration is None else
+              RecentScores.over(loaded, loaded.calibration, inputs.series, frame.times))
     for begin in range(0, len(inputs), step):
         part = Windows(inputs.series, inputs.starts[begin : begin + step], lookback, 0,
                        inputs.n_targets)
-        yield _forecast(loaded, frame, part, labels, all_labels, batch_size, with_attention)
+        yield _forecast(loaded, frame, part, labels, all_labels, batch_size, with_attention,
+                        recent)
 
 
 def _forecast(loaded: LoadedModel, frame: Frame, inputs: Windows, labels: list[str],
-              all_labels: list[str], batch_size: int, with_attention: bool) -> ForecastResult:
-    """The forecasts from the windows `inputs`, in the data's units and times."""
+              all_labels: list[str], batch_size: int, with_attention: bool,
+              recent: RecentScores | None) -> ForecastResult:
+    """The forecasts from the windows `inputs`, in the data's units and times; `recent`
+    rolls their intervals (None: the model has none)."""
     lookback, horizon = loaded.lookback, loaded.horizon
     out = run_model(loaded, inputs, batch_size, with_attention)
     n_targets = frame.n_targets
@@ -104,10 +111,9 @@ def _forecast(loaded: LoadedModel, frame: Frame, inputs: Windows, labels: list[s
     values = require_finite(loaded.scaler.inverse(out.prediction, slice(0, n_targets)),
                             "forecasts")
     quantiles = None
-    if loaded.calibration is not None:
-        offsets = recent_offsets(loaded, loaded.calibration, inputs.series, frame.times,
-                                 inputs.starts.cpu().numpy() + lookback)
-        z = loaded.calibration.quantiles(out.prediction, out.scale,
+    if recent is not None:
+        offsets = recent.offsets(inputs.starts.cpu().numpy() + lookback, out)
+        z = recent.calibration.quantiles(out.prediction, out.scale,
                                          offsets.per_forecast())  # (O, H, T, Q)
         quantiles = require_finite(np.moveaxis(
             loaded.scaler.inverse(np.moveaxis(z, -1, 0), slice(0, n_targets)), 0, -1),
@@ -149,38 +155,6 @@ def _last_origin(frame: Frame, horizon: int, rolling: bool) -> int:
         require_future(frame, horizon)
         return n_rows
     return n_rows - (horizon - have)
-
-
-def recent_offsets(loaded: LoadedModel, calibration: Calibration, series: torch.Tensor,
-                   times: np.ndarray | None, origins: np.ndarray) -> RollingOffsets:
-    """Interval offsets of forecasts from `origins`, rolled forward over the history.
-
-    The model forecasts the history's windows that lie after its training part, up to the
-    last origin; each step whose truth the history holds gives a residual, and
-    `intervals.rolling_offsets` picks each origin's set, the stored validation offsets when
-    the history is too short (evaluate does the same).
-    """
-    horizon, n = loaded.horizon, calibration.n_windows
-    earliest = int(origins.min()) - int(origins.min()) % refresh_rows(n)
-    first = max(start_row(times, calibration.start, loaded.card.split.train_end),
-                earliest - n + 1 - horizon)
-    known = model_windows(loaded, series, first, int(origins.max()) - 1, horizon=0)
-    if len(known) < n:
-        return RollingOffsets(calibration.offsets[None], np.zeros(len(origins), dtype=int))
-    out = run_model(loaded, known)
-    starts = known.starts.cpu().numpy() + loaded.lookback
-    scores = calibration.scores(out.prediction, _truths(series, starts, horizon,
-                                                        known.n_targets), out.scale)
-    return rolling_offsets(calibration, KnownScores.of(scores, starts), origins)
-
-
-def _truths(series: torch.Tensor, origins: np.ndarray, horizon: int, n_targets: int
-            ) -> np.ndarray:
-    """The target rows after each origin (W, H, T); NaN past the history's end."""
-    targets = series[:, :n_targets].double().cpu().numpy()
-    rows = origins[:, None] + np.arange(horizon)[None, :]
-    padded = np.concatenate([targets, np.full((horizon, n_targets), np.nan)])
-    return padded[rows]
 
 
 def attention_summary(loaded: LoadedModel, result: ForecastResult, top_k: int,

@@ -1,0 +1,81 @@
+"""The residuals a forecast's intervals roll over, carried from one chunk of origins to the next.
+
+A forecast's intervals come from the latest residuals known at its origin
+(`intervals.rolling_offsets`): the model's windows after its training part, each scored
+against the history's rows. A rolling forecast makes those very windows as its own
+forecasts, so each window is forecast once: the windows before the first origin by a run of
+their own, every later one by the chunk that holds it, and a chunk hands the scores the
+next one needs (the last n + H + one refresh of windows) on. Memory stays one chunk plus
+that carry, however long the history (README, "Memory").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from tsattn.calibration import start_row
+from tsattn.inference import LoadedModel, Outputs, model_windows, run_model
+from tsattn.intervals import Calibration, KnownScores, RollingOffsets, refresh_rows, rolling_offsets
+
+
+@dataclass
+class RecentScores:
+    """The known scores of one history, for consecutive chunks of origins in time order."""
+
+    loaded: LoadedModel
+    calibration: Calibration
+    series: torch.Tensor  # the whole history, z-scored
+    first_row: int  # the earliest origin whose window may recalibrate: after training
+    known: KnownScores | None = None  # the windows scored so far, from the latest needed
+
+    @classmethod
+    def over(cls, loaded: LoadedModel, calibration: Calibration, series: torch.Tensor,
+             times: np.ndarray | None) -> RecentScores:
+        """Before any chunk: nothing scored yet."""
+        return cls(loaded, calibration, series,
+                   start_row(times, calibration.start, loaded.card.split.train_end))
+
+    def offsets(self, origins: np.ndarray, out: Outputs) -> RollingOffsets:
+        """The offsets of the forecasts `out` from `origins` (the rows of their first steps,
+        consecutive, after any earlier chunk's), whose own windows join the known ones."""
+        first = int(origins.min())
+        n, horizon = self.calibration.n_windows, self.loaded.horizon
+        needed = max(self.first_row, first - first % refresh_rows(n) - n + 1 - horizon)
+        before = self.known if self.known is not None else self._forecast(needed, first - 1)
+        own = self._scored(out.prediction, out.scale, origins)
+        keep = before.origins >= needed
+        self.known = KnownScores(
+            np.concatenate([before.magnitudes[..., keep], own.magnitudes], axis=-1),
+            np.concatenate([before.origins[keep], own.origins]))
+        return rolling_offsets(self.calibration, self.known, origins)
+
+    def _forecast(self, first: int, last: int) -> KnownScores:
+        """The scores of the windows from origins `first` to `last`, made for them alone."""
+        windows = model_windows(self.loaded, self.series, first, last, horizon=0)
+        if len(windows) == 0:
+            shape = (self.loaded.horizon, windows.n_targets)
+            return KnownScores.of(np.empty((0, *shape)), np.empty(0, dtype=np.int64))
+        out = run_model(self.loaded, windows)
+        return self._scored(out.prediction, out.scale,
+                            windows.starts.cpu().numpy() + self.loaded.lookback)
+
+    def _scored(self, prediction: np.ndarray, scale: np.ndarray, origins: np.ndarray
+                ) -> KnownScores:
+        """The scores of windows from `origins` that lie after training (NaN past the
+        history's end: those steps are never read)."""
+        keep = origins >= self.first_row
+        truth = _truths(self.series, origins[keep], self.loaded.horizon, prediction.shape[2])
+        scores = self.calibration.scores(prediction[keep], truth, scale[keep])
+        return KnownScores.of(scores, origins[keep])
+
+
+def _truths(series: torch.Tensor, origins: np.ndarray, horizon: int, n_targets: int
+            ) -> np.ndarray:
+    """The target rows after each origin (W, H, T); NaN past the history's end."""
+    targets = series[:, :n_targets].double().cpu().numpy()
+    rows = origins[:, None] + np.arange(horizon)[None, :]
+    padded = np.concatenate([targets, np.full((horizon, n_targets), np.nan)])
+    return padded[rows]
