@@ -306,7 +306,7 @@ class _Span:
 
 def _span_forecasts(loaded: LoadedModel, found: Windows) -> _Span:
     """One inference run over `found`, for the scores and the rolling calibration alike."""
-    return _Span(found, run_model(loaded, found).prediction,
+    return _Span(found, run_model(loaded, found, with_scale=False).prediction,
                  found.starts.cpu().numpy() + loaded.lookback)
 
 

@@ -105,7 +105,7 @@ def _forecast(loaded: LoadedModel, frame: Frame, inputs: Windows, labels: list[s
     """The forecasts from the windows `inputs`, in the data's units and times; `recent`
     rolls their intervals (None: the model has none)."""
     lookback, horizon = loaded.lookback, loaded.horizon
-    out = run_model(loaded, inputs, batch_size, with_attention)
+    out = run_model(loaded, inputs, batch_size, with_attention, with_scale=recent is not None)
     n_targets = frame.n_targets
     # finite in z-scored units can still overflow float32 once scaled back
     values = require_finite(loaded.scaler.inverse(out.prediction, slice(0, n_targets)),

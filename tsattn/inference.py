@@ -60,7 +60,7 @@ class Outputs:
     alternatives: dict[str, np.ndarray]  # other (W, H, L) reductions, by name
     last_token_maps: np.ndarray | None  # (layers, heads, N, N) of the last window
     variables: np.ndarray | None  # (W, H, C) weight of each input variable, rows sum to 1
-    scale: np.ndarray  # (W, H, T) each step's `interval_scale`: the width of its intervals
+    scale: np.ndarray | None  # (W, H, T) each step's `interval_scale`, when asked for
 
 
 def load_forecaster(path: Path, device: str = "cpu") -> LoadedModel:
@@ -177,8 +177,10 @@ def _scale(loaded: LoadedModel, x: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 
 def run_model(loaded: LoadedModel, windows: Windows, batch_size: int = 512,
-              with_attention: bool = False) -> Outputs:
-    """Batched inference over every window; attention maps kept on request.
+              with_attention: bool = False, with_scale: bool = True) -> Outputs:
+    """Batched inference over every window; attention maps and interval scales kept on
+    request (a scale is float64 per forecast value: evaluate, which holds every window's
+    forecast, computes its scales block by block instead).
 
     Raw token maps are kept for the last window only: for a rolling forecast they would be
     layers x heads x N x N floats per origin, and only the last one is ever drawn.
@@ -190,8 +192,9 @@ def run_model(loaded: LoadedModel, windows: Windows, batch_size: int = 512,
             with autocast_for(loaded.device):
                 out = loaded.model(x, return_attention=with_attention)
             preds.append(out.prediction.float().cpu())
-            scales.append(_scale(loaded, x[..., :n_targets].double().cpu().numpy(),
-                                 preds[-1].double().numpy()))
+            if with_scale:
+                scales.append(_scale(loaded, x[..., :n_targets].double().cpu().numpy(),
+                                     preds[-1].double().numpy()))
             if with_attention:
                 maps.append(out.attention.float().cpu())
                 for name, value in out.alternatives.items():
@@ -209,5 +212,5 @@ def run_model(loaded: LoadedModel, windows: Windows, batch_size: int = 512,
         alternatives={name: torch.cat(parts).numpy() for name, parts in alts.items()},
         last_token_maps=token_maps,
         variables=torch.cat(variables).numpy() if variables else None,
-        scale=np.concatenate(scales),
+        scale=np.concatenate(scales) if with_scale else None,
     )

@@ -39,8 +39,9 @@ class RecentScores:
                    start_row(times, calibration.start, loaded.card.split.train_end))
 
     def offsets(self, origins: np.ndarray, out: Outputs) -> RollingOffsets:
-        """The offsets of the forecasts `out` from `origins` (the rows of their first steps,
-        consecutive, after any earlier chunk's), whose own windows join the known ones."""
+        """The offsets of the forecasts `out` (with their scales) from `origins` (the rows of
+        their first steps, consecutive, after any earlier chunk's), whose own windows join
+        the known ones."""
         first = int(origins.min())
         n, horizon = self.calibration.n_windows, self.loaded.horizon
         needed = max(self.first_row, first - first % refresh_rows(n) - n + 1 - horizon)
