@@ -41,7 +41,7 @@ def test_chunks_make_the_same_forecast_as_one_piece(tiny_model: Path, hourly_csv
 def test_a_rolling_forecast_runs_the_model_once_per_window(tiny_model: Path, hourly_csv: Path,
                                                           monkeypatch: pytest.MonkeyPatch):
     """The windows whose residuals roll the intervals are the forecast's own: each chunk
-    hands their scores on instead of forecasting them again."""
+    hands their scores on instead of forecasting them again (and scores them in blocks)."""
     loaded = load_forecaster(tiny_model)
     frame = read_frame(hourly_csv, targets=["load"], covariates=list(loaded.card.covariates))
     whole = predict(loaded, frame, rolling=True, with_attention=False)
@@ -53,6 +53,7 @@ def test_a_rolling_forecast_runs_the_model_once_per_window(tiny_model: Path, hou
 
     monkeypatch.setattr("tsattn.forecasting.run_model", counted)
     monkeypatch.setattr("tsattn.recent_scores.run_model", counted)
+    monkeypatch.setattr("tsattn.recent_scores._BLOCK_WINDOWS", 7)  # scored in many blocks
     chunks = list(predict_chunks(loaded, frame, rolling=True, with_attention=False, chunk=37))
     assert loaded.calibration is not None and len(chunks) > 3
     assert sum(forecast) == len(whole.origins)  # no window before the first origin is new

@@ -287,8 +287,14 @@ class KnownScores:
     @classmethod
     def of(cls, scores: np.ndarray, origins: np.ndarray) -> KnownScores:
         """From (W, H, T) scores and their windows' origins."""
-        magnitudes = np.abs(scores).astype(np.float32).transpose(1, 2, 0)
-        return cls(np.ascontiguousarray(magnitudes), origins)
+        return cls(step_major(scores), origins)
+
+
+def step_major(scores: np.ndarray) -> np.ndarray:
+    """|scores| (W, H, T) as `KnownScores.magnitudes` (H, T, W) float32, in one allocation."""
+    magnitudes = np.empty((*scores.shape[1:], scores.shape[0]), dtype=np.float32)
+    np.abs(scores.transpose(1, 2, 0), out=magnitudes, casting="same_kind")
+    return magnitudes
 
 
 def fewest_windows(levels: Sequence[float]) -> int:
