@@ -15,8 +15,10 @@ lines) where asked, and `train --epochs 1`. For the many-series table: `train --
 (one epoch) and `predict` of every series. For a wide table (`--wide ROWS COLUMNS`, every
 column a target, as a user who names no `--target` gets; 52696 x 21 is the size of the
 public weather set): `train` (one epoch, lookback 336, horizon `--wide-horizon`), `predict`
-from the last origin (its intervals rolled over the validation count of recent windows)
-and `evaluate`, which scores every window of the validation and test parts with intervals.
+from the last origin (its intervals rolled over the validation count of recent windows),
+`evaluate`, which scores every window of the validation and test parts with intervals, and
+a rolling forecast with intervals from every origin of the table's last `--wide-rolling`
+rows through the Python API (chunk by chunk, no CSV: formatting would dominate).
 A script, not a test: it prints a table and writes JSON.
 
     .venv/bin/python benchmarks/large_inputs.py
@@ -45,6 +47,9 @@ MODEL = ["--lookback", "24", "--horizon", "6", "--epochs", "1", "--d-model", "16
          "--batch-size", "1024", "--device", "cpu", "--threads", "1", "--quiet"]
 WIDE_MODEL = ["--lookback", "336", "--epochs", "1", "--d-model", "16", "--n-layers", "1",
               "--device", "cpu", "--quiet"]
+ROLLING = ("import pandas as pd; import tsattn.api as api; m = api.load({model!r}); "
+           "f = m.read(pd.read_csv({table!r}).tail({rows})); "
+           "sum(len(c.origins) for c in m.forecast_chunks(f, with_attention=False))")
 READ = ("from pathlib import Path; from tsattn.data import read_frame; "
         "read_frame(Path({path!r}), targets=['v'])")
 
@@ -64,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--wide", type=int, nargs=2, metavar=("ROWS", "COLUMNS"),
                    help="also a wide table, every column a target: train and evaluate")
     p.add_argument("--wide-horizon", type=int, default=720)
+    p.add_argument("--wide-rolling", type=int, default=8000,
+                   help="rows of the wide table's end to forecast from every origin")
     p.add_argument("--json", type=Path,
                    default=ROOT / "benchmarks" / "results" / "large_inputs-cpu.json")
     return p.parse_args(argv)
@@ -153,7 +160,10 @@ def wide_cases(opts: argparse.Namespace, folder: Path) -> list[dict]:
                 *WIDE_MODEL)),
             ("predict (last origin)", tsattn("predict", str(model), str(table), "-o",
                                              str(folder / "wide.csv"), "--quiet")),
-            ("evaluate", tsattn("evaluate", str(model), str(table), "--json"))):
+            ("evaluate", tsattn("evaluate", str(model), str(table), "--json")),
+            (f"rolling forecast of the last {opts.wide_rolling:,} rows (API, no CSV)",
+             python(ROLLING.format(model=str(model), table=str(table),
+                                   rows=opts.wide_rolling)))):
         result.append({"data": label, "rows": rows, "case": name, **measure(args)})
         print_row(result[-1])
     return result
