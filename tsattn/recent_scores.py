@@ -4,9 +4,10 @@ A forecast's intervals come from the latest residuals known at its origin
 (`intervals.rolling_offsets`): the model's windows after its training part, each scored
 against the history's rows. A rolling forecast makes those very windows as its own
 forecasts, so each window is forecast once: the windows before the first origin by a run of
-their own, every later one by the chunk that holds it, and a chunk hands the scores the
-next one needs (the last n + H + one refresh of windows) on. Memory stays one chunk plus
-that carry, however long the history (README, "Memory").
+their own, every later one by the chunk that holds it. A chunk hands its windows' scores on
+with the earlier ones the next chunk may still read (from n + H + one refresh before its
+first origin), so memory stays one chunk plus that carry, however long the history
+(README, "Memory").
 """
 
 from __future__ import annotations
