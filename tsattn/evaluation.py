@@ -33,6 +33,7 @@ from tsattn.intervals import (
     calibrate_scaled,
     interval_scale,
     rolling_offsets,
+    step_major,
 )
 from tsattn.models.linear import NormalEquations
 from tsattn.windows import Windows
@@ -299,7 +300,7 @@ class _Span:
             forecast, scale = scored(block)
             for calibration, out in zip(calibrations, magnitudes, strict=True):
                 scores = calibration.scores(forecast, block.truth, scale)
-                out[..., done: done + len(block.index)] = np.abs(scores).transpose(1, 2, 0)
+                out[..., done: done + len(block.index)] = step_major(scores)
             done += len(block.index)
         return [KnownScores(m, self.rows[which]) for m in magnitudes]
 
