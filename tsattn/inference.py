@@ -185,16 +185,21 @@ def run_model(loaded: LoadedModel, windows: Windows, batch_size: int = 512,
     Raw token maps are kept for the last window only: for a rolling forecast they would be
     layers x heads x N x N floats per origin, and only the last one is ever drawn.
     """
-    preds, maps, alts, token_maps, variables, scales = [], [], {}, None, [], []
+    maps, alts, token_maps, variables, scales = [], {}, None, [], []
     n_targets = loaded.card.config.model.n_targets
+    # written in place: a list of batches joined at the end would hold every forecast twice
+    prediction = np.empty((len(windows), loaded.horizon, n_targets), dtype=np.float32)
+    done = 0
     with torch.inference_mode():
         for x, _ in windows.batches(batch_size):
             with autocast_for(loaded.device):
                 out = loaded.model(x, return_attention=with_attention)
-            preds.append(out.prediction.float().cpu())
+            pred = out.prediction.float().cpu().numpy()
+            prediction[done: done + len(pred)] = pred
+            done += len(pred)
             if with_scale:
                 scales.append(_scale(loaded, x[..., :n_targets].double().cpu().numpy(),
-                                     preds[-1].double().numpy()))
+                                     pred.astype(np.float64)))
             if with_attention:
                 maps.append(out.attention.float().cpu())
                 for name, value in out.alternatives.items():
@@ -207,7 +212,7 @@ def run_model(loaded: LoadedModel, windows: Windows, batch_size: int = 512,
     if attention is not None:
         require_finite(attention, "attention weights")
     return Outputs(
-        prediction=require_finite(torch.cat(preds).numpy(), "forecasts"),
+        prediction=require_finite(prediction, "forecasts"),
         attention=attention,
         alternatives={name: torch.cat(parts).numpy() for name, parts in alts.items()},
         last_token_maps=token_maps,
