@@ -27,12 +27,15 @@ from tsattn.intervals import (
     KnownScores,
     RollingOffsets,
     calibrate,
+    calibrate_known,
     calibrate_scaled,
     fewest_windows,
     for_one_series,
     interval_pairs,
     refresh_rows,
     rolling_offsets,
+    scale_floor,
+    scaled_residuals,
     seasonal_scale,
     symmetric_offsets,
 )
@@ -105,6 +108,24 @@ def test_many_levels_take_the_same_ranks_as_a_few():
         rank = min(max(math.ceil(round(58 * abs(2 * q - 1), 9)), 1), 57)
         np.testing.assert_array_equal(got, np.sign(q - 0.5) * ordered[rank - 1])
         np.testing.assert_array_equal(got, symmetric_offsets(scores, (q,))[0])
+
+
+def test_a_calibration_from_known_scores_is_the_one_from_its_first_windows():
+    """Evaluate calibrates on the validation windows at the head of the known scores it
+    rolls over; the windows after them must not count, and the offsets must be
+    `calibrate_scaled`'s but for the float32 the known scores are held in."""
+    pred, truth, x = heteroscedastic(300, seed=5)
+    scale = seasonal_scale(x, pred.shape[1], 4)
+    count = 120
+    direct = calibrate_scaled(pred[:count], truth[:count], scale[:count], CRPS_LEVELS)
+    floor = scale_floor(scale[:count])
+    scores = scaled_residuals(pred, truth, scale, floor)
+    scores[count:] = 1e6  # the windows after the first `count`: far outside any band
+    got = calibrate_known(KnownScores.of(scores, np.arange(len(pred))), count, floor,
+                          CRPS_LEVELS)
+    np.testing.assert_array_equal(got.floor, direct.floor)
+    np.testing.assert_allclose(got.offsets, direct.offsets, rtol=1e-6)
+    assert got.n_windows == count and got.levels == CRPS_LEVELS
 
 
 @pytest.mark.parametrize(("levels", "fewest"), [((0.1, 0.5, 0.9), 4), ((0.05, 0.95), 9),

@@ -30,9 +30,11 @@ from tsattn.intervals import (
     Calibration,
     KnownScores,
     RollingOffsets,
-    calibrate_scaled,
+    calibrate_known,
     interval_scale,
     rolling_offsets,
+    scale_floor,
+    scaled_residuals,
     step_major,
 )
 from tsattn.models.linear import NormalEquations
@@ -208,16 +210,20 @@ def _rolled(span: _Span, scored: _Scored, stored: Calibration | None,
     """The forecaster's calibration at its `levels` and at the CRPS grid's, each with the
     offsets of every origin. A baseline's two are calibrated here on the same residuals, so
     one roll over the union of the levels serves both: rolling is most of evaluate's time
-    on long data."""
-    parts = [(*scored(block), block.truth) for block in span.blocks(span.validation(split), 1)]
-    forecast, scale, truth = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
+    on long data. The validation windows are the first of the known ones, so their scores
+    are ranked from those (`intervals.calibrate_known`); only their scales are held at once,
+    for the floor."""
+    validation = span.validation(split)
+    floor = scale_floor(np.concatenate([scored(block)[1]
+                                        for block in span.blocks(validation, 1)]))
+    floors = (floor,) if stored is None else (stored.floor, floor)
+    known = span.known(floors, scored, span.rows >= split.train_end)
+    count = int(validation.sum())
     if stored is None:
         union = tuple(sorted(set(levels) | set(CRPS_LEVELS)))
-        calibrations = (calibrate_scaled(forecast, truth, scale, union),)
+        calibrations = (calibrate_known(known[0], count, floor, union),)
     else:
-        calibrations = (stored, calibrate_scaled(forecast, truth, scale, CRPS_LEVELS))
-    del parts, forecast, scale, truth
-    known = span.known(calibrations, scored, span.rows >= split.train_end)
+        calibrations = (stored, calibrate_known(known[1], count, floor, CRPS_LEVELS))
     rolled = [(c, rolling_offsets(c, k, origins))
               for c, k in zip(calibrations, known, strict=True)]
     if stored is None:
@@ -288,18 +294,18 @@ class _Span:
             yield _Block(part, x[..., :targets].cpu().numpy().astype(np.float64),
                          self.pred[part].astype(np.float64), y.cpu().numpy().astype(np.float64))
 
-    def known(self, calibrations: tuple[Calibration, ...], scored: _Scored,
-              which: np.ndarray) -> list[KnownScores]:
-        """The normalised residuals of windows `which` under each calibration's floor,
-        for `rolling_offsets`, from one pass over the windows, written straight into
+    def known(self, floors: tuple[np.ndarray, ...], scored: _Scored, which: np.ndarray
+              ) -> list[KnownScores]:
+        """The scaled residuals of windows `which` under each of the `floors`, for
+        `rolling_offsets`, from one pass over the windows, written straight into
         `KnownScores`' step-major layout (one (H, T, W) array each, never two)."""
         magnitudes = [np.empty((*self.pred.shape[1:], int(which.sum())), dtype=np.float32)
-                      for _ in calibrations]
+                      for _ in floors]
         done = 0
         for block in self.blocks(which, 1):
             forecast, scale = scored(block)
-            for calibration, out in zip(calibrations, magnitudes, strict=True):
-                scores = calibration.scores(forecast, block.truth, scale)
+            for floor, out in zip(floors, magnitudes, strict=True):
+                scores = scaled_residuals(forecast, block.truth, scale, floor)
                 out[..., done: done + len(block.index)] = step_major(scores)
             done += len(block.index)
         return [KnownScores(m, self.rows[which]) for m in magnitudes]

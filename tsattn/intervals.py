@@ -50,7 +50,7 @@ _FLOOR_SHARE = 0.1  # scales below a tenth of the typical one are raised to it
 _MIN_FLOOR = 1e-6  # z-scored units; a flat history must not divide by zero
 _NEIGHBOURS = 3  # rows either side of a step's phase whose changes set its seasonal scale
 _PARTITION_RANKS = 4  # more distinct ranks than this: sort instead (`_ranked`)
-_CHUNK = 1024  # windows per block when computing scales: (W, L, T) cumulative sums add up
+_CHUNK_CELLS = 1_000_000  # window x row x target values per block when computing scales
 
 
 def interval_pairs(levels: Sequence[float]) -> list[tuple[float, float]]:
@@ -72,12 +72,17 @@ def interval_scale(x: np.ndarray, horizon: int, period: int | None) -> np.ndarra
     """
     if period is None:
         return np.repeat(x.std(axis=1)[:, None, :], horizon, axis=1)
-    return np.concatenate([seasonal_scale(x[i: i + _CHUNK], horizon, period)
-                           for i in _blocks(x)])
+    return np.concatenate([seasonal_scale(x[part], horizon, period)
+                           for part in _blocks(x, horizon)])
 
 
-def _blocks(x: np.ndarray) -> range:
-    return range(0, max(len(x), 1), _CHUNK)
+def _blocks(x: np.ndarray, horizon: int) -> list[slice]:
+    """Consecutive windows of `x` (W, L, T) in blocks of about `_CHUNK_CELLS` values per
+    array: the scales' temporaries are several (W, max(L, H), T) float64 arrays, and the
+    head's four times that (one per feature), which at 720 steps of 21 targets took
+    gigabytes in blocks of a fixed 1024 windows."""
+    size = max(1, _CHUNK_CELLS // (max(x.shape[1], horizon) * x.shape[2]))
+    return [slice(i, i + size) for i in range(0, max(len(x), 1), size)]
 
 
 def head_features(x: np.ndarray, pred: np.ndarray, period: int | None) -> np.ndarray:
@@ -110,8 +115,8 @@ class QuantileHead:
 
     def scale(self, x: np.ndarray, pred: np.ndarray, period: int | None) -> np.ndarray:
         """(W, L, T) inputs and (W, H, T) forecasts -> (W, H, T), block by block."""
-        return np.concatenate([self.log_scale(head_features(
-            x[i: i + _CHUNK], pred[i: i + _CHUNK], period)) for i in _blocks(x)])
+        return np.concatenate([self.log_scale(head_features(x[part], pred[part], period))
+                               for part in _blocks(x, pred.shape[1])])
 
     def log_scale(self, features: np.ndarray) -> np.ndarray:
         """exp of the weighted log features (W, H, T, J) -> (W, H, T)."""
@@ -158,7 +163,8 @@ def symmetric_offsets(scores: np.ndarray, levels: Sequence[float]) -> np.ndarray
     past the end are clipped to the largest score: with very few windows no bound holds.
     """
     n = scores.shape[0]
-    columns = np.ascontiguousarray(np.abs(scores).reshape(n, -1).T)
+    columns = np.empty((scores[0].size, n))  # one allocation, not |scores| and its transpose
+    np.abs(scores.reshape(n, -1).T, out=columns)
     return _ranked(columns, levels).reshape(len(levels), *scores.shape[1:])
 
 
@@ -214,7 +220,7 @@ class Calibration:
 
     def scores(self, pred: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> np.ndarray:
         """Residuals (W, H, T) divided by their steps' scales, floored as at calibration."""
-        return _normalised(pred, truth, scale, self.floor)
+        return scaled_residuals(pred, truth, scale, self.floor)
 
     def to_card(self) -> card.Calibration:
         """The plain, typed form stored on the model card (checked when read back)."""
@@ -257,14 +263,32 @@ def calibrate_scaled(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray,
                      period: int | None = None, head: QuantileHead | None = None
                      ) -> Calibration:
     """`calibrate` with the windows' scales (W, H, T) already computed (by `head`, if any)."""
-    floor = np.maximum(_FLOOR_SHARE * np.median(scale, axis=(0, 1)), _MIN_FLOOR)
-    scores = _normalised(pred, truth, scale, floor)
+    floor = scale_floor(scale)
+    scores = scaled_residuals(pred, truth, scale, floor)
     return Calibration(tuple(levels), symmetric_offsets(scores, levels), floor, len(pred),
                        start, period, head)
 
 
-def _normalised(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray,
-                floor: np.ndarray) -> np.ndarray:
+def scale_floor(scale: np.ndarray) -> np.ndarray:
+    """(T,) the smallest scale a calibration divides by: a tenth of each target's median
+    scale over the calibration windows (W, H, T), so a flat stretch cannot blow a residual up."""
+    return np.maximum(_FLOOR_SHARE * np.median(scale, axis=(0, 1)), _MIN_FLOOR)
+
+
+def calibrate_known(known: KnownScores, count: int, floor: np.ndarray,
+                    levels: Sequence[float], period: int | None = None) -> Calibration:
+    """`calibrate_scaled` from the first `count` windows of `known` (the validation part's),
+    scored under `floor` (`scale_floor` of their scales): evaluate ranks the scores it rolls
+    over anyway, instead of holding the validation forecasts, truths and scales in float64
+    as well (README, "Memory"). The offsets equal `calibrate_scaled`'s to float32 precision."""
+    ends = np.full(known.magnitudes.shape[0], count)
+    return Calibration(tuple(levels), _ranked_steps(known, ends, count, levels), floor, count,
+                       period=period)
+
+
+def scaled_residuals(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray,
+                     floor: np.ndarray) -> np.ndarray:
+    """Residuals (W, H, T) in units of their steps' scales, raised to `floor` (T,)."""
     return (truth - pred) / np.maximum(scale, floor)
 
 
@@ -368,5 +392,11 @@ def _offsets_at(calibration: Calibration, known: KnownScores, cut: int) -> np.nd
     ends = np.searchsorted(known.origins, cut - 1 - steps, side="right")  # (H,)
     if ends.min() < n:
         return calibration.offsets
-    return np.stack([_ranked(known.magnitudes[h, :, end - n: end], calibration.levels)
-                     for h, end in enumerate(ends)], axis=1)  # step h's latest n windows
+    return _ranked_steps(known, ends, n, calibration.levels)
+
+
+def _ranked_steps(known: KnownScores, ends: np.ndarray, n: int, levels: Sequence[float]
+                  ) -> np.ndarray:
+    """(Q, H, T) offsets of each step h from the n windows of `known` before `ends[h]`."""
+    return np.stack([_ranked(known.magnitudes[h, :, end - n: end], levels)
+                     for h, end in enumerate(ends)], axis=1)
