@@ -56,8 +56,9 @@ def calibrate_model(model: torch.nn.Module, windows: Windows, device: torch.devi
     model.train(was_training)
     if head is None:
         return calibrate(pred, truth, x, levels, start, period)
-    return calibrate_scaled(pred, truth, head.scale(x, pred, period), levels, start, period,
-                            head)
+    scale = head.scale(x, pred, period)
+    del x  # (W, L, T) float64: not needed past the scale, and large on long, wide data
+    return calibrate_scaled(pred, truth, scale, levels, start, period, head)
 
 
 def calibration_start(times: np.ndarray | None, row: int) -> str | None:

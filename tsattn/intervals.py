@@ -165,7 +165,7 @@ def symmetric_offsets(scores: np.ndarray, levels: Sequence[float]) -> np.ndarray
     n = scores.shape[0]
     columns = np.empty((scores[0].size, n))  # one allocation, not |scores| and its transpose
     np.abs(scores.reshape(n, -1).T, out=columns)
-    return _ranked(columns, levels).reshape(len(levels), *scores.shape[1:])
+    return _ranked(columns, levels, overwrite=True).reshape(len(levels), *scores.shape[1:])
 
 
 def conformal_ranks(levels: Sequence[float], n: int) -> list[int]:
@@ -175,18 +175,21 @@ def conformal_ranks(levels: Sequence[float], n: int) -> list[int]:
             for q in levels]
 
 
-def _ranked(magnitudes: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+def _ranked(magnitudes: np.ndarray, levels: Sequence[float], overwrite: bool = False
+            ) -> np.ndarray:
     """`symmetric_offsets` of (C, n) absolute scores, n per column: (Q, C). Each column
     contiguous, as numpy partitions a last axis about twice as fast as a first. A partition
     costs about a pass per rank while numpy's vectorised sort costs a fixed few, so many
-    ranks (the CRPS grid's) are read from a full sort (benchmarks/README.md, "Ranking")."""
+    ranks (the CRPS grid's) are read from a full sort (benchmarks/README.md, "Ranking").
+    `overwrite`: reorder `magnitudes` in place rather than a copy of them."""
     index = conformal_ranks(levels, magnitudes.shape[-1])
     ranks = sorted(set(index))
+    ordered = magnitudes if overwrite else magnitudes.copy()
     if len(ranks) > _PARTITION_RANKS:
-        reach = np.sort(magnitudes, axis=-1)[:, index]
+        ordered.sort(axis=-1)
     else:
-        reach = np.partition(magnitudes, ranks, axis=-1)[:, index]
-    return np.sign(np.asarray(levels) - 0.5)[:, None] * reach.T
+        ordered.partition(ranks, axis=-1)
+    return np.sign(np.asarray(levels) - 0.5)[:, None] * ordered[:, index].T
 
 
 @dataclass(frozen=True)
@@ -289,7 +292,9 @@ def calibrate_known(known: KnownScores, count: int, floor: np.ndarray,
 def scaled_residuals(pred: np.ndarray, truth: np.ndarray, scale: np.ndarray,
                      floor: np.ndarray) -> np.ndarray:
     """Residuals (W, H, T) in units of their steps' scales, raised to `floor` (T,)."""
-    return (truth - pred) / np.maximum(scale, floor)
+    residuals = np.subtract(truth, pred, dtype=np.result_type(truth, pred, scale, floor))
+    residuals /= np.maximum(scale, floor)  # in place: long, wide data holds gigabytes here
+    return residuals
 
 
 @dataclass(frozen=True)
