@@ -20,17 +20,23 @@ from tsattn.windows import Windows
 
 def window_forecasts(model: torch.nn.Module, windows: Windows, device: torch.device,
                      batch_size: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Inputs' target channels (W, L, T), model forecasts (W, H, T) and truths (W, H, T)."""
-    n_targets = windows.n_targets
-    xs, preds, ys = [], [], []
+    """Inputs' target channels (W, L, T), model forecasts (W, H, T) and truths (W, H, T),
+    float32, each written in place (batches joined at the end would hold them twice)."""
+    n, n_targets = len(windows), windows.n_targets
+    x = np.empty((n, windows.lookback, n_targets), dtype=np.float32)
+    pred = np.empty((n, windows.horizon, n_targets), dtype=np.float32)
+    truth = np.empty_like(pred)
+    done = 0
     with torch.inference_mode():
-        for x, y in windows.batches(batch_size):
+        for inputs, y in windows.batches(batch_size):
             with autocast_for(device):
-                pred = model(x, return_attention=False).prediction
-            xs.append(x[..., :n_targets].float().cpu())
-            preds.append(pred.float().cpu())
-            ys.append(y.float().cpu())
-    return torch.cat(xs).numpy(), torch.cat(preds).numpy(), torch.cat(ys).numpy()
+                out = model(inputs, return_attention=False).prediction
+            rows = slice(done, done + len(y))
+            x[rows] = inputs[..., :n_targets].float().cpu().numpy()
+            pred[rows] = out.float().cpu().numpy()
+            truth[rows] = y.float().cpu().numpy()
+            done += len(y)
+    return x, pred, truth
 
 
 def calibrate_model(model: torch.nn.Module, windows: Windows, device: torch.device,
@@ -46,7 +52,7 @@ def calibrate_model(model: torch.nn.Module, windows: Windows, device: torch.devi
     """
     was_training = model.training
     model.eval()
-    x, pred, truth = (a.astype(np.float64) for a in window_forecasts(model, windows, device))
+    x, pred, truth = window_forecasts(model, windows, device)  # float32 (README, "Memory")
     head = None
     if head_windows is not None:
         read = head_windows.subset(torch.as_tensor(spread_windows(
@@ -57,7 +63,7 @@ def calibrate_model(model: torch.nn.Module, windows: Windows, device: torch.devi
     if head is None:
         return calibrate(pred, truth, x, levels, start, period)
     scale = head.scale(x, pred, period)
-    del x  # (W, L, T) float64: not needed past the scale, and large on long, wide data
+    del x  # (W, L, T): not needed past the scale, and large on long, wide data
     return calibrate_scaled(pred, truth, scale, levels, start, period, head)
 
 

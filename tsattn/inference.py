@@ -179,7 +179,7 @@ def _scale(loaded: LoadedModel, x: np.ndarray, pred: np.ndarray) -> np.ndarray:
 def run_model(loaded: LoadedModel, windows: Windows, batch_size: int = 512,
               with_attention: bool = False, with_scale: bool = True) -> Outputs:
     """Batched inference over every window; attention maps and interval scales kept on
-    request (a scale is float64 per forecast value: evaluate, which holds every window's
+    request (one scale per forecast value: evaluate, which holds every window's
     forecast, computes its scales block by block instead).
 
     Raw token maps are kept for the last window only: for a rolling forecast they would be

@@ -65,15 +65,16 @@ def level_name(level: float) -> str:
 
 
 def interval_scale(x: np.ndarray, horizon: int, period: int | None) -> np.ndarray:
-    """How much each target moves, as seen from each forecast step: (W, L, T) -> (W, H, T).
+    """How much each target moves, as seen from each forecast step: (W, L, T) -> (W, H, T)
+    float32, like the forecasts it scales.
 
     With a season (`period` rows), `seasonal_scale`; without one, the standard deviation
     of the whole window at every step. See benchmarks/README.md for the choice.
     """
     if period is None:
-        return np.repeat(x.std(axis=1)[:, None, :], horizon, axis=1)
+        return np.repeat(x.std(axis=1).astype(np.float32, copy=False)[:, None, :], horizon, axis=1)
     return np.concatenate([seasonal_scale(x[part], horizon, period)
-                           for part in _blocks(x, horizon)])
+                           for part in _blocks(x, horizon)], dtype=np.float32)
 
 
 def _blocks(x: np.ndarray, horizon: int) -> list[slice]:
@@ -114,9 +115,9 @@ class QuantileHead:
     floor: np.ndarray  # (J, T) in z-scored units; keeps the logarithms finite
 
     def scale(self, x: np.ndarray, pred: np.ndarray, period: int | None) -> np.ndarray:
-        """(W, L, T) inputs and (W, H, T) forecasts -> (W, H, T), block by block."""
+        """(W, L, T) inputs and (W, H, T) forecasts -> (W, H, T) float32, block by block."""
         return np.concatenate([self.log_scale(head_features(x[part], pred[part], period))
-                               for part in _blocks(x, pred.shape[1])])
+                               for part in _blocks(x, pred.shape[1])], dtype=np.float32)
 
     def log_scale(self, features: np.ndarray) -> np.ndarray:
         """exp of the weighted log features (W, H, T, J) -> (W, H, T)."""
@@ -163,7 +164,8 @@ def symmetric_offsets(scores: np.ndarray, levels: Sequence[float]) -> np.ndarray
     past the end are clipped to the largest score: with very few windows no bound holds.
     """
     n = scores.shape[0]
-    columns = np.empty((scores[0].size, n))  # one allocation, not |scores| and its transpose
+    # one allocation, not |scores| and its transpose
+    columns = np.empty((scores[0].size, n), dtype=scores.dtype)
     np.abs(scores.reshape(n, -1).T, out=columns)
     return _ranked(columns, levels, overwrite=True).reshape(len(levels), *scores.shape[1:])
 
