@@ -284,8 +284,8 @@ def calibrate_known(known: KnownScores, count: int, floor: np.ndarray,
                     levels: Sequence[float]) -> Calibration:
     """`calibrate_scaled` from the first `count` windows of `known` (the validation part's),
     scored under `floor` (`scale_floor` of their scales): evaluate ranks the scores it rolls
-    over anyway, instead of holding the validation forecasts, truths and scales in float64
-    as well (README, "Memory"). The offsets equal `calibrate_scaled`'s to float32 precision."""
+    over anyway, instead of holding the validation forecasts, truths and scales as well
+    (README, "Memory"). The offsets equal `calibrate_scaled`'s to float32 precision."""
     ends = np.full(known.magnitudes.shape[0], count)
     return Calibration(tuple(levels), _ranked_steps(known, ends, count, levels), floor, count)
 
